@@ -1,0 +1,82 @@
+"""Command line of the generator: qapi-gen.py -o DIR [-p PREFIX] SCHEMA.
+
+Parses and checks the schema, runs every back end, and writes the
+outputs (only those whose text changed).  Any SchemaError is printed as
+a QEMU-style diagnostic on stderr and the exit status is 1; nothing
+else escapes as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from typing import List, Optional
+
+from .gen import Generator
+from .layout import Layout
+from .model import Schema
+from .source import SchemaError
+
+
+def generate(schema_file: str, outdir: str, prefix: str,
+             expect: Optional[List[str]], unmask: bool) -> None:
+    try:
+        schema = Schema(schema_file)
+    except OSError as err:
+        if err.filename != schema_file:
+            raise
+        raise SchemaError(None, "can't read schema file '%s': %s"
+                          % (schema_file, err.strerror)) from err
+    layout = Layout(schema)
+    gen = Generator(outdir, prefix, schema.main_module.name, schema_file)
+    # Back ends, one per output kind (imported here: each pulls Jinja2).
+    from .commands import CommandsBackend
+    from .doc_md import DocBackend
+    from .events import EventsBackend
+    from .introspect import IntrospectBackend
+    from .keyval import KeyvalBackend
+    from .types import TypesBackend
+    from .validate import ValidateBackend
+    from .visit import VisitBackend
+    for backend in (TypesBackend, VisitBackend, ValidateBackend,
+                    CommandsBackend, EventsBackend, KeyvalBackend,
+                    DocBackend):
+        backend(gen, schema, layout).generate()
+    IntrospectBackend(gen, schema, layout, unmask).generate()
+    gen.write(expect)
+
+
+def main(argv: List[str]) -> int:
+    ap = argparse.ArgumentParser(
+        prog='qapi-gen.py',
+        description='Generate C++ code and a manual from a QAPI schema.')
+    ap.add_argument('-o', '--output-dir', default='.', metavar='DIR',
+                    help='write the output files to DIR')
+    ap.add_argument('-p', '--prefix', default='',
+                    help='prefix of every output file name')
+    ap.add_argument('-b', '--builtins', action='store_true',
+                    help='accepted for QEMU compatibility (always on)')
+    ap.add_argument('-u', '--unmask-non-abi-names', action='store_true',
+                    dest='unmask', help='keep real type names in '
+                    'introspection data (for debugging)')
+    ap.add_argument('--expect', metavar='NAMES',
+                    help='comma-separated output file names; fail if the '
+                    'generator would write a different set')
+    ap.add_argument('schema', help='the main schema file')
+    args = ap.parse_args(argv)
+
+    if not re.fullmatch(r'([A-Za-z_.-][A-Za-z0-9_.-]*)?', args.prefix):
+        bad = re.sub(r'[A-Za-z0-9_.-]', '', args.prefix)[:1] or \
+            args.prefix[:1]
+        print("qapi-gen.py: funny character '%s' in argument of --prefix"
+              % bad, file=sys.stderr)
+        return 1
+    expect = args.expect.split(',') if args.expect else None
+    try:
+        generate(args.schema, args.output_dir, args.prefix, expect,
+                 args.unmask)
+    except SchemaError as err:
+        print(err, file=sys.stderr)
+        return 1
+    return 0

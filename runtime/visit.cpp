@@ -1,0 +1,228 @@
+// Input and Output visitor support; see visit.h.
+#include "runtime/visit.h"
+
+#include <cstdlib>
+
+#include "runtime/coerce.h"
+
+namespace molt {
+
+// --- VisitPath ---------------------------------------------------------------
+
+std::string VisitPath::str() const {
+    std::string s;
+    for (const auto& seg : m_segs) {
+        if (seg.is_index) {
+            if (m_mode == InputMode::Keyval) {
+                if (!s.empty()) s += '.';
+                s += std::to_string(seg.index);
+            } else {
+                s += '[' + std::to_string(seg.index) + ']';
+            }
+        } else {
+            if (!s.empty()) s += '.';
+            s += seg.name;
+        }
+    }
+    return s.empty() ? "<anonymous>" : s;
+}
+
+Error VisitPath::missing() const { return Error("Parameter '" + str() + "' is missing"); }
+
+Error VisitPath::unexpected() const { return Error("Parameter '" + str() + "' is unexpected"); }
+
+Error VisitPath::expects(std::string_view description) const {
+    return Error("Parameter '" + str() + "' expects " + std::string(description));
+}
+
+Error VisitPath::invalid_type(std::string_view expected) const {
+    return Error("Invalid parameter type for '" + str() + "', expected: " + std::string(expected));
+}
+
+// --- Input ---------------------------------------------------------------------
+
+Input::Object::Object(const JsonValue& obj) : m_obj(&obj), m_taken(obj.MemberCount(), false) {}
+
+const JsonValue* Input::Object::take(std::string_view key) {
+    size_t i = 0;
+    for (auto it = m_obj->MemberBegin(); it != m_obj->MemberEnd(); ++it, ++i) {
+        if (it->name.GetStringLength() == key.size() &&
+            std::string_view(it->name.GetString(), key.size()) == key) {
+            m_taken[i] = true;
+            return &it->value;
+        }
+    }
+    return nullptr;
+}
+
+Result<Input::Object> Input::begin_object(const JsonValue& v) {
+    if (!v.IsObject()) return m_path.invalid_type("object");
+    return Object(v);
+}
+
+Result<void> Input::end_object(const Object& obj) {
+    size_t i = 0;
+    for (auto it = obj.m_obj->MemberBegin(); it != obj.m_obj->MemberEnd(); ++it, ++i) {
+        if (!obj.m_taken[i]) {
+            auto scope = m_path.member(std::string_view(it->name.GetString(),
+                                                        it->name.GetStringLength()));
+            return m_path.unexpected();
+        }
+    }
+    return ok();
+}
+
+Result<const JsonValue*> Input::begin_list(const JsonValue& v) {
+    if (!v.IsArray()) return m_path.invalid_type("array");
+    return &v;
+}
+
+Error Input::missing(std::string_view name) {
+    auto scope = m_path.member(name);
+    return m_path.missing();
+}
+
+Result<void> Input::member_features(unsigned special) {
+    struct Rule {
+        unsigned bit;
+        CompatInput policy;
+        const char* adjective;
+    };
+    const Rule rules[] = {{kFeatureDeprecated, m_policy.deprecated_input, "Deprecated"},
+                          {kFeatureUnstable, m_policy.unstable_input, "Unstable"}};
+    for (const auto& r : rules) {
+        if (!(special & r.bit) || r.policy == CompatInput::Accept) continue;
+        if (r.policy == CompatInput::Crash) std::abort();
+        return Error(std::string(r.adjective) + " parameter " + m_path.str() +
+                     " disabled by policy");
+    }
+    return ok();
+}
+
+JsonKind Input::kind(const JsonValue& v) const {
+    switch (v.GetType()) {
+    case rapidjson::kNullType: return JsonKind::Null;
+    case rapidjson::kFalseType:
+    case rapidjson::kTrueType: return JsonKind::Bool;
+    case rapidjson::kNumberType: return JsonKind::Number;
+    case rapidjson::kStringType: return JsonKind::String;
+    case rapidjson::kObjectType: return JsonKind::Object;
+    case rapidjson::kArrayType: return JsonKind::Array;
+    }
+    return JsonKind::Null;
+}
+
+Result<std::string_view> Input::keyval_scalar(const JsonValue& v) {
+    if (v.IsObject() || v.IsArray()) {
+        return Error("Parameters '" + m_path.str() + ".*' are unexpected");
+    }
+    if (!v.IsString()) return m_path.invalid_type("string");
+    return std::string_view(v.GetString(), v.GetStringLength());
+}
+
+Result<void> Input::read_int(const JsonValue& v, int64_t& out, int64_t min, int64_t max,
+                             std::string_view type_name) {
+    if (m_mode == InputMode::Keyval) {
+        auto s = MOLT_TRY(keyval_scalar(v));
+        auto x = parse_int64(s);
+        if (!x) return m_path.expects("integer");
+        out = *x;
+    } else {
+        if (!v.IsInt64()) return m_path.invalid_type("integer");
+        out = v.GetInt64();
+    }
+    if (out < min || out > max) return m_path.expects(type_name);
+    return ok();
+}
+
+Result<void> Input::read_uint(const JsonValue& v, uint64_t& out, uint64_t max,
+                              std::string_view type_name) {
+    if (m_mode == InputMode::Keyval) {
+        auto s = MOLT_TRY(keyval_scalar(v));
+        auto x = parse_uint64(s);
+        if (!x) return m_path.expects("integer");
+        out = *x;
+    } else if (v.IsUint64()) {
+        out = v.GetUint64();
+    } else if (v.IsInt64()) {
+        out = static_cast<uint64_t>(v.GetInt64());  // negative wraps, as QEMU
+    } else {
+        return m_path.expects("uint64");
+    }
+    if (out > max) return m_path.expects(type_name);
+    return ok();
+}
+
+Result<void> Input::read_size(const JsonValue& v, uint64_t& out) {
+    if (m_mode == InputMode::Json) {
+        return read_uint(v, out, UINT64_MAX, "uint64");
+    }
+    auto s = MOLT_TRY(keyval_scalar(v));
+    auto x = parse_size(s);
+    if (!x) return m_path.expects("size");
+    out = *x;
+    return ok();
+}
+
+Result<void> Input::read_bool(const JsonValue& v, bool& out) {
+    if (m_mode == InputMode::Keyval) {
+        auto s = MOLT_TRY(keyval_scalar(v));
+        auto x = parse_bool(s);
+        if (!x) return m_path.expects("'on' or 'off'");
+        out = *x;
+        return ok();
+    }
+    if (!v.IsBool()) return m_path.invalid_type("boolean");
+    out = v.GetBool();
+    return ok();
+}
+
+Result<void> Input::read_number(const JsonValue& v, double& out) {
+    if (m_mode == InputMode::Keyval) {
+        auto s = MOLT_TRY(keyval_scalar(v));
+        auto x = parse_number(s);
+        if (!x) return m_path.invalid_type("number");
+        out = *x;
+        return ok();
+    }
+    if (!v.IsNumber()) return m_path.invalid_type("number");
+    out = v.GetDouble();
+    return ok();
+}
+
+Result<void> Input::read_str(const JsonValue& v, std::string& out) {
+    if (!v.IsString()) return m_path.invalid_type("string");
+    out.assign(v.GetString(), v.GetStringLength());
+    return ok();
+}
+
+Result<void> Input::read_null(const JsonValue& v) {
+    if (!v.IsNull()) return m_path.invalid_type("null");
+    return ok();
+}
+
+Result<void> Input::read_any(const JsonValue& v, Json& out) {
+    out = Json(v);
+    return ok();
+}
+
+Result<int> Input::read_enum(const JsonValue& v, const EnumLookup& lookup) {
+    std::string s;
+    MOLT_TRY(read_str(v, s));
+    int i = lookup.find(s);
+    if (i < 0) {
+        return Error("Parameter '" + m_path.str() + "' does not accept value '" + s + "'");
+    }
+    unsigned special = lookup.features_of(i);
+    if ((special & kFeatureDeprecated) && m_policy.deprecated_input != CompatInput::Accept) {
+        if (m_policy.deprecated_input == CompatInput::Crash) std::abort();
+        return Error("Deprecated value " + s + " disabled by policy");
+    }
+    if ((special & kFeatureUnstable) && m_policy.unstable_input != CompatInput::Accept) {
+        if (m_policy.unstable_input == CompatInput::Crash) std::abort();
+        return Error("Unstable value " + s + " disabled by policy");
+    }
+    return i;
+}
+
+}  // namespace molt
