@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cerrno>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -88,24 +89,33 @@ private:
     std::variant<T, Error> m_v;
 };
 
+// Result<void> is one pointer: null on success, so that the success path
+// (the common one, in generated code everywhere) costs a test and no more.
 template <>
 class [[nodiscard]] Result<void> {
 public:
     using value_type = void;
 
     Result() = default;
-    Result(const Error& error) : m_error(error), m_failed(true) {}
-    Result(Error&& error) : m_error(std::move(error)), m_failed(true) {}
+    Result(const Error& error) : m_error(std::make_unique<Error>(error)) {}
+    Result(Error&& error) : m_error(std::make_unique<Error>(std::move(error))) {}
+    Result(const Result& other)
+        : m_error(other.m_error ? std::make_unique<Error>(*other.m_error) : nullptr) {}
+    Result(Result&&) noexcept = default;
+    Result& operator=(const Result& other) {
+        if (this != &other) m_error = other.m_error ? std::make_unique<Error>(*other.m_error) : nullptr;
+        return *this;
+    }
+    Result& operator=(Result&&) noexcept = default;
 
-    bool has_value() const { return !m_failed; }
+    bool has_value() const { return !m_error; }
     explicit operator bool() const { return has_value(); }
     void value() const {}
-    const Error& error() const& { return m_error; }
-    Error&& error() && { return std::move(m_error); }
+    const Error& error() const& { return *m_error; }
+    Error&& error() && { return std::move(*m_error); }
 
 private:
-    Error m_error{std::string()};
-    bool m_failed = false;
+    std::unique_ptr<Error> m_error;
 };
 
 // Success of a Result<void>.

@@ -50,7 +50,10 @@ std::string format_help(const TypeEntry& type);
 
 template <class T>
 Result<std::string> parse_as_json(std::string_view text, std::string_view implied_key) {
-    T value = MOLT_TRY(from_str<T>(text, implied_key));
+    ParsedInput p = MOLT_TRY(parse_input(text, implied_key));
+    Input in(p.mode);
+    T value{};
+    MOLT_TRY(ApiType<T>::visit_in(in, p.tree.value(), value));
     return to_json(value);
 }
 

@@ -9,6 +9,18 @@ namespace molt {
 
 // --- VisitPath ---------------------------------------------------------------
 
+VisitPath::Scope VisitPath::member(std::string_view name) {
+    m_segs.push_back({name, 0, false});
+    return Scope(*this);
+}
+
+VisitPath::Scope VisitPath::element(size_t index) {
+    m_segs.push_back({{}, index, true});
+    return Scope(*this);
+}
+
+void VisitPath::pop() { m_segs.pop_back(); }
+
 std::string VisitPath::str() const {
     std::string s;
     for (const auto& seg : m_segs) {
@@ -37,6 +49,15 @@ Error VisitPath::expects(std::string_view description) const {
 
 Error VisitPath::invalid_type(std::string_view expected) const {
     return Error("Invalid parameter type for '" + str() + "', expected: " + std::string(expected));
+}
+
+Result<ParsedInput> parse_input(std::string_view text, std::string_view implied_key) {
+    if (!text.empty() && text[0] == '{') {
+        Json tree = MOLT_TRY(Json::parse(text));
+        return ParsedInput{std::move(tree), InputMode::Json};
+    }
+    Json tree = MOLT_TRY(keyval_parse(text, implied_key));
+    return ParsedInput{std::move(tree), InputMode::Keyval};
 }
 
 // --- Input ---------------------------------------------------------------------
@@ -224,5 +245,63 @@ Result<int> Input::read_enum(const JsonValue& v, const EnumLookup& lookup) {
     }
     return i;
 }
+
+// --- built-in types ------------------------------------------------------------
+
+Result<void> visit_in_int(Input& in, const JsonValue& v, int64_t& out) {
+    return visit_in_integer(in, v, out, "int64");
+}
+Result<void> visit_in_int8(Input& in, const JsonValue& v, int8_t& out) {
+    return visit_in_integer(in, v, out, "int8_t");
+}
+Result<void> visit_in_int16(Input& in, const JsonValue& v, int16_t& out) {
+    return visit_in_integer(in, v, out, "int16_t");
+}
+Result<void> visit_in_int32(Input& in, const JsonValue& v, int32_t& out) {
+    return visit_in_integer(in, v, out, "int32_t");
+}
+Result<void> visit_in_int64(Input& in, const JsonValue& v, int64_t& out) {
+    return visit_in_integer(in, v, out, "int64");
+}
+Result<void> visit_in_uint8(Input& in, const JsonValue& v, uint8_t& out) {
+    return visit_in_integer(in, v, out, "uint8_t");
+}
+Result<void> visit_in_uint16(Input& in, const JsonValue& v, uint16_t& out) {
+    return visit_in_integer(in, v, out, "uint16_t");
+}
+Result<void> visit_in_uint32(Input& in, const JsonValue& v, uint32_t& out) {
+    return visit_in_integer(in, v, out, "uint32_t");
+}
+Result<void> visit_in_uint64(Input& in, const JsonValue& v, uint64_t& out) {
+    return visit_in_integer(in, v, out, "uint64");
+}
+Result<void> visit_in_size(Input& in, const JsonValue& v, uint64_t& out) {
+    return in.read_size(v, out);
+}
+Result<void> visit_in_bool(Input& in, const JsonValue& v, bool& out) { return in.read_bool(v, out); }
+Result<void> visit_in_number(Input& in, const JsonValue& v, double& out) {
+    return in.read_number(v, out);
+}
+Result<void> visit_in_str(Input& in, const JsonValue& v, std::string& out) {
+    return in.read_str(v, out);
+}
+Result<void> visit_in_null(Input& in, const JsonValue& v, std::nullptr_t&) { return in.read_null(v); }
+Result<void> visit_in_any(Input& in, const JsonValue& v, Json& out) { return in.read_any(v, out); }
+
+void visit_out_int(Output& out, int64_t v) { out.w.int64(v); }
+void visit_out_int8(Output& out, int8_t v) { out.w.int64(v); }
+void visit_out_int16(Output& out, int16_t v) { out.w.int64(v); }
+void visit_out_int32(Output& out, int32_t v) { out.w.int64(v); }
+void visit_out_int64(Output& out, int64_t v) { out.w.int64(v); }
+void visit_out_uint8(Output& out, uint8_t v) { out.w.uint64(v); }
+void visit_out_uint16(Output& out, uint16_t v) { out.w.uint64(v); }
+void visit_out_uint32(Output& out, uint32_t v) { out.w.uint64(v); }
+void visit_out_uint64(Output& out, uint64_t v) { out.w.uint64(v); }
+void visit_out_size(Output& out, uint64_t v) { out.w.uint64(v); }
+void visit_out_bool(Output& out, bool v) { out.w.boolean(v); }
+void visit_out_number(Output& out, double v) { out.w.number(v); }
+void visit_out_str(Output& out, const std::string& v) { out.w.string(v); }
+void visit_out_null(Output& out, std::nullptr_t) { out.w.null(); }
+void visit_out_any(Output& out, const Json& v) { out.w.value(v.value()); }
 
 }  // namespace molt

@@ -51,21 +51,16 @@ public:
         explicit Scope(VisitPath& path) : m_path(path) {}
         Scope(const Scope&) = delete;
         Scope& operator=(const Scope&) = delete;
-        ~Scope() { m_path.m_segs.pop_back(); }
+        ~Scope() { m_path.pop(); }
 
     private:
         VisitPath& m_path;
     };
 
     // Enters member `name` (a string that outlives the scope) or element i.
-    Scope member(std::string_view name) {
-        m_segs.push_back({name, 0, false});
-        return Scope(*this);
-    }
-    Scope element(size_t index) {
-        m_segs.push_back({{}, index, true});
-        return Scope(*this);
-    }
+    // Out of line: generated code calls these for every member.
+    Scope member(std::string_view name);
+    Scope element(size_t index);
 
     // "a.b[2]" (keyval: "a.b.2"); "<anonymous>" at the root.
     std::string str() const;
@@ -76,6 +71,8 @@ public:
     Error invalid_type(std::string_view expected) const;
 
 private:
+    void pop();
+
     struct Seg {
         std::string_view name;
         size_t index;
@@ -161,59 +158,53 @@ private:
     const CompatPolicy& m_policy;
 };
 
-// --- visit_in / visit_out for built-in types --------------------------------
+// --- built-in types, enums, lists -----------------------------------------
+// Generated code calls these by name (never by overload: a schema of QEMU's
+// size would make every call resolve among hundreds of candidates).
+
 
 template <class Int>
-    requires(std::is_integral_v<Int> && !std::is_same_v<Int, bool>)
-Result<void> visit_in(Input& in, const JsonValue& v, Int& out) {
-    constexpr std::string_view kNames[2][4] = {{"uint8_t", "uint16_t", "uint32_t", "uint64"},
-                                               {"int8_t", "int16_t", "int32_t", "int64"}};
-    constexpr int kIndex = sizeof(Int) == 1 ? 0 : sizeof(Int) == 2 ? 1 : sizeof(Int) == 4 ? 2 : 3;
+Result<void> visit_in_integer(Input& in, const JsonValue& v, Int& out, std::string_view type_name) {
     if constexpr (std::is_signed_v<Int>) {
         int64_t x = 0;
-        MOLT_TRY(in.read_int(v, x, std::numeric_limits<Int>::min(),
-                             std::numeric_limits<Int>::max(), kNames[1][kIndex]));
+        MOLT_TRY(in.read_int(v, x, std::numeric_limits<Int>::min(), std::numeric_limits<Int>::max(),
+                             type_name));
         out = static_cast<Int>(x);
     } else {
         uint64_t x = 0;
-        MOLT_TRY(in.read_uint(v, x, std::numeric_limits<Int>::max(), kNames[0][kIndex]));
+        MOLT_TRY(in.read_uint(v, x, std::numeric_limits<Int>::max(), type_name));
         out = static_cast<Int>(x);
     }
     return ok();
 }
-inline Result<void> visit_in(Input& in, const JsonValue& v, bool& out) { return in.read_bool(v, out); }
-inline Result<void> visit_in(Input& in, const JsonValue& v, double& out) {
-    return in.read_number(v, out);
-}
-inline Result<void> visit_in(Input& in, const JsonValue& v, std::string& out) {
-    return in.read_str(v, out);
-}
-inline Result<void> visit_in(Input& in, const JsonValue& v, std::nullptr_t&) {
-    return in.read_null(v);
-}
-inline Result<void> visit_in(Input& in, const JsonValue& v, Json& out) { return in.read_any(v, out); }
 
-// The schema type `size` is a uint64_t too; it has its own name.
-inline Result<void> visit_in_size(Input& in, const JsonValue& v, uint64_t& out) {
-    return in.read_size(v, out);
-}
+Result<void> visit_in_int(Input& in, const JsonValue& v, int64_t& out);
+Result<void> visit_in_int8(Input& in, const JsonValue& v, int8_t& out);
+Result<void> visit_in_int16(Input& in, const JsonValue& v, int16_t& out);
+Result<void> visit_in_int32(Input& in, const JsonValue& v, int32_t& out);
+Result<void> visit_in_int64(Input& in, const JsonValue& v, int64_t& out);
+Result<void> visit_in_uint8(Input& in, const JsonValue& v, uint8_t& out);
+Result<void> visit_in_uint16(Input& in, const JsonValue& v, uint16_t& out);
+Result<void> visit_in_uint32(Input& in, const JsonValue& v, uint32_t& out);
+Result<void> visit_in_uint64(Input& in, const JsonValue& v, uint64_t& out);
+Result<void> visit_in_size(Input& in, const JsonValue& v, uint64_t& out);
+Result<void> visit_in_bool(Input& in, const JsonValue& v, bool& out);
+Result<void> visit_in_number(Input& in, const JsonValue& v, double& out);
+Result<void> visit_in_str(Input& in, const JsonValue& v, std::string& out);
+Result<void> visit_in_null(Input& in, const JsonValue& v, std::nullptr_t& out);
+Result<void> visit_in_any(Input& in, const JsonValue& v, Json& out);
 
 template <class E>
-    requires std::is_enum_v<E>
-Result<void> visit_in(Input& in, const JsonValue& v, E& out) {
+Result<void> visit_in_enum(Input& in, const JsonValue& v, E& out) {
     int i = MOLT_TRY(in.read_enum(v, enum_lookup(E{})));
     out = static_cast<E>(i);
     return ok();
 }
 
+// A list whose elements are read by read().
 template <class T>
-Result<void> visit_in(Input& in, const JsonValue& v, Box<T>& out) {
-    return visit_in(in, v, out.emplace());
-}
-
-// A list whose elements are read by read(in, value, element).
-template <class T, class Read>
-Result<void> visit_in_list(Input& in, const JsonValue& v, std::vector<T>& out, Read read) {
+Result<void> visit_in_list(Input& in, const JsonValue& v, std::vector<T>& out,
+                           Result<void> (*read)(Input&, const JsonValue&, T&)) {
     const JsonValue* list = MOLT_TRY(in.begin_list(v));
     out.clear();
     out.reserve(list->Size());
@@ -227,72 +218,49 @@ Result<void> visit_in_list(Input& in, const JsonValue& v, std::vector<T>& out, R
     return ok();
 }
 
-template <class T>
-Result<void> visit_in(Input& in, const JsonValue& v, std::vector<T>& out) {
-    return visit_in_list(in, v, out, [](Input& i, const JsonValue& e, T& x) {
-        return visit_in(i, e, x);
-    });
-}
-
-inline Result<void> visit_in_size(Input& in, const JsonValue& v, std::vector<uint64_t>& out) {
-    return visit_in_list(in, v, out, [](Input& i, const JsonValue& e, uint64_t& x) {
-        return visit_in_size(i, e, x);
-    });
-}
-
-template <class Int>
-    requires(std::is_integral_v<Int> && !std::is_same_v<Int, bool>)
-void visit_out(Output& out, Int v) {
-    if constexpr (std::is_signed_v<Int>) out.w.int64(v);
-    else out.w.uint64(v);
-}
-inline void visit_out(Output& out, bool v) { out.w.boolean(v); }
-inline void visit_out(Output& out, double v) { out.w.number(v); }
-inline void visit_out(Output& out, const std::string& v) { out.w.string(v); }
-inline void visit_out(Output& out, std::nullptr_t) { out.w.null(); }
-inline void visit_out(Output& out, const Json& v) { out.w.value(v.value()); }
+void visit_out_int(Output& out, int64_t v);
+void visit_out_int8(Output& out, int8_t v);
+void visit_out_int16(Output& out, int16_t v);
+void visit_out_int32(Output& out, int32_t v);
+void visit_out_int64(Output& out, int64_t v);
+void visit_out_uint8(Output& out, uint8_t v);
+void visit_out_uint16(Output& out, uint16_t v);
+void visit_out_uint32(Output& out, uint32_t v);
+void visit_out_uint64(Output& out, uint64_t v);
+void visit_out_size(Output& out, uint64_t v);
+void visit_out_bool(Output& out, bool v);
+void visit_out_number(Output& out, double v);
+void visit_out_str(Output& out, const std::string& v);
+void visit_out_null(Output& out, std::nullptr_t v);
+void visit_out_any(Output& out, const Json& v);
 
 template <class E>
-    requires std::is_enum_v<E>
-void visit_out(Output& out, E v) {
+void visit_out_enum(Output& out, E v) {
     out.w.string(enum_lookup(v).name(static_cast<int>(v)));
 }
 
-template <class T>
-void visit_out(Output& out, const Box<T>& v) {
-    if (v.has_value()) visit_out(out, *v);
-    else out.w.null();  // only a programming error leaves a required box empty
-}
-
-template <class T>
-void visit_out(Output& out, const std::vector<T>& v) {
+template <class T, class Write>
+void visit_out_list(Output& out, const std::vector<T>& v, Write write) {
     out.w.begin_array();
-    for (const auto& e : v) visit_out(out, e);
+    for (const auto& e : v) write(out, e);
     out.w.end_array();
 }
 
-// --- validation of built-in values (nothing to check) -----------------------
-
 template <class T>
-    requires(std::is_arithmetic_v<T> || std::is_enum_v<T>)
-Result<void> validate(VisitPath&, const T&) { return ok(); }
-inline Result<void> validate(VisitPath&, const std::string&) { return ok(); }
-inline Result<void> validate(VisitPath&, const Json&) { return ok(); }
-inline Result<void> validate(VisitPath&, std::nullptr_t) { return ok(); }
-
-template <class T>
-Result<void> validate(VisitPath& path, const Box<T>& v) {
-    return v.has_value() ? validate(path, *v) : ok();
-}
-
-template <class T>
-Result<void> validate(VisitPath& path, const std::vector<T>& v) {
+Result<void> validate_list(VisitPath& path, const std::vector<T>& v,
+                           Result<void> (*check)(VisitPath&, const T&)) {
     for (size_t i = 0; i < v.size(); i++) {
         auto scope = path.element(i);
-        MOLT_TRY(validate(path, v[i]));
+        MOLT_TRY(check(path, v[i]));
     }
     return ok();
 }
+
+// The generated functions of a schema type T (structs, unions, alternates):
+// the generated visit header specialises this with static members
+//   visit_in, visit_out, validate.
+template <class T>
+struct ApiType;
 
 // --- entry points -------------------------------------------------------------
 
@@ -301,33 +269,36 @@ template <class T>
 Result<T> from_json(const JsonValue& v, const CompatPolicy& policy = CompatPolicy{}) {
     Input in(InputMode::Json, policy);
     T out{};
-    MOLT_TRY(visit_in(in, v, out));
+    MOLT_TRY(ApiType<T>::visit_in(in, v, out));
     return out;
 }
 
-// A T from JSON text.
+// Text as QEMU's qobject_input_visitor_new_str reads it: JSON if it
+// starts with '{' (strict types), else keyval (strings coerced).
+struct ParsedInput {
+    Json tree;
+    InputMode mode;
+};
+Result<ParsedInput> parse_input(std::string_view text, std::string_view implied_key = {});
+
+// A T from text (JSON or keyval, as parse_input).
 template <class T>
-Result<T> from_json_text(std::string_view text) {
-    Json j = MOLT_TRY(Json::parse(text));
-    return from_json<T>(j.value());
+Result<T> from_str(std::string_view text, std::string_view implied_key = {}) {
+    ParsedInput p = MOLT_TRY(parse_input(text, implied_key));
+    Input in(p.mode);
+    T out{};
+    MOLT_TRY(ApiType<T>::visit_in(in, p.tree.value(), out));
+    return out;
 }
 
-// A T from a keyval string (KEY=VALUE,...; strings coerced to the types).
+// A T from a keyval string (KEY=VALUE,...), even if it starts with '{'.
 template <class T>
 Result<T> from_keyval(std::string_view text, std::string_view implied_key = {}) {
     Json tree = MOLT_TRY(keyval_parse(text, implied_key));
     Input in(InputMode::Keyval);
     T out{};
-    MOLT_TRY(visit_in(in, tree.value(), out));
+    MOLT_TRY(ApiType<T>::visit_in(in, tree.value(), out));
     return out;
-}
-
-// QEMU's qobject_input_visitor_new_str: JSON if text starts with '{',
-// else keyval.
-template <class T>
-Result<T> from_str(std::string_view text, std::string_view implied_key = {}) {
-    if (!text.empty() && text[0] == '{') return from_json_text<T>(text);
-    return from_keyval<T>(text, implied_key);
 }
 
 template <class T>
@@ -336,7 +307,7 @@ std::string to_json(const T& v, const CompatPolicy& policy = CompatPolicy{},
     std::string s;
     JsonWriter w(s, style);
     Output out(w, policy);
-    visit_out(out, v);
+    ApiType<T>::visit_out(out, v);
     return s;
 }
 
@@ -344,7 +315,7 @@ std::string to_json(const T& v, const CompatPolicy& policy = CompatPolicy{},
 template <class T>
 Result<void> validate(const T& v) {
     VisitPath path;
-    return validate(path, v);
+    return ApiType<T>::validate(path, v);
 }
 
 }  // namespace molt

@@ -132,7 +132,7 @@ class Cpp:
         or a default value."""
         if isinstance(typ, ArrayType):
             assert value == []
-            return '{}'
+            return self.type(typ) + '{}'
         if isinstance(typ, EnumType):
             assert isinstance(value, str)
             return self.enumerator(typ, value)
@@ -146,10 +146,44 @@ class Cpp:
             text = repr(float(value))
             return text if ('.' in text or 'e' in text) else text + '.0'
         assert isinstance(value, int)
-        if typ.name in ('uint64', 'size', 'uint32'):
+        if typ.name in ('uint64', 'size'):
             return 'UINT64_C(%d)' % value
+        if typ.name == 'uint32':
+            return '%du' % value
         if value == -2**63:
             return 'INT64_MIN'
         if not -2**31 <= value < 2**31:
             return 'INT64_C(%d)' % value
         return str(value)
+
+    # --- the generated and runtime functions of each type ----------------
+    # Calls are always by name, never by overload (see runtime/visit.h).
+
+    def fn(self, kind: str, typ: Type) -> str:
+        """The function `kind` (visit_in, visit_out, validate, ...) of
+        values of a non-array type."""
+        if isinstance(typ, BuiltinType):
+            return '::molt::%s_%s' % (kind, typ.name)
+        if isinstance(typ, EnumType):
+            return '::molt::%s_enum<%s>' % (kind, self.type(typ))
+        return '%s%s_%s' % (NS, kind, self.type_name(typ))
+
+    def read(self, typ: Type, src: str, dst: str) -> str:
+        """A call reading JSON value src into the lvalue dst."""
+        if isinstance(typ, ArrayType):
+            return '::molt::visit_in_list(in, %s, %s, &%s)' % (
+                src, dst, self.fn('visit_in', typ.element_type))
+        return '%s(in, %s, %s)' % (self.fn('visit_in', typ), src, dst)
+
+    def write(self, typ: Type, expr: str) -> str:
+        """A statement writing the value expr."""
+        if isinstance(typ, ArrayType):
+            return '::molt::visit_out_list(out, %s, &%s);' % (
+                expr, self.fn('visit_out', typ.element_type))
+        return '%s(out, %s);' % (self.fn('visit_out', typ), expr)
+
+    def validate_call(self, typ: Type, expr: str) -> str:
+        if isinstance(typ, ArrayType):
+            return '::molt::validate_list(path, %s, &%s)' % (
+                expr, self.fn('validate', typ.element_type))
+        return '%s(path, %s)' % (self.fn('validate', typ), expr)

@@ -24,7 +24,7 @@ _ARG = re.compile(r'@([^\s:]+):(?:\s+(.*))?$')
 _TAG = re.compile(r'(Returns|Errors|Since|Notes?|Examples?|TODO)\s*:'
                   r'(?:\s+(.*))?$')
 _FEATURES = re.compile(r'Features:\s*$')
-_ANNOTATION = re.compile(r'\[\[(.*?)\]\]', re.S)
+_ANNOTATION = re.compile(r'\[\[(.*?)\]\](?!\])', re.S)
 
 
 @dataclass

@@ -52,6 +52,14 @@ class IfCond:
         joined = (' && ' if op == 'all' else ' || ').join(parts)
         return joined if top or len(parts) == 1 else '(' + joined + ')'
 
+    def both(self, other: IfCond) -> IfCond:
+        """This condition and the other one."""
+        if not other.is_present():
+            return self
+        if not self.is_present():
+            return other
+        return IfCond({'all': [self.cond, other.cond]})  # type: ignore
+
     def docgen(self) -> str:
         """The condition as prose for the manual."""
         return self._docgen(self.cond)
@@ -185,6 +193,11 @@ class Variants:
             tag_type = self.tag_member.type if self.tag_member else None
             assert isinstance(tag_type, EnumType)
             cases = {v.name for v in self.variants}
+            # A branch exists only where its tag value does.
+            value_cond = {m.name: m.ifcond for m in tag_type.members}
+            for v in self.variants:
+                if v.name in value_cond:
+                    v.ifcond = v.ifcond.both(value_cond[v.name])
             for m in tag_type.members:
                 if m.name not in cases:
                     v = Variant(m.name, self.info, 'q_empty', m.ifcond)

@@ -69,6 +69,23 @@ class ValidateBackend(Backend):
             typ = typ.element_type
         return isinstance(typ, (ObjectType, AlternateType))
 
+    def present(self, m: ObjectMember) -> str:
+        """Condition: the member has a value to validate."""
+        ref = 'v.' + self.cpp.member(m)
+        conds = [ref] if m.optional else []
+        if self.cpp.boxed(m):
+            conds.append(('(*%s)' % ref if m.optional else ref) +
+                         '.has_value()')
+        return ' && '.join(conds) or 'true'
+
+    def value(self, m: ObjectMember) -> str:
+        ref = 'v.' + self.cpp.member(m)
+        if m.optional:
+            ref = '*' + ref
+        if self.cpp.boxed(m):
+            ref = '*' + ref
+        return ref
+
     def objects(self, module: Module) -> List[ObjectType]:
         return [t for t in self.complex_types(module)
                 if isinstance(t, ObjectType)]
@@ -77,8 +94,10 @@ class ValidateBackend(Backend):
         return isinstance(t, AlternateType)
 
     def source_includes(self, module: Module) -> List[str]:
-        return self.foreign_modules(module, self.entities(module),
-                                    'qapi-validate')
+        ents = self.entities(module)
+        return ([self.gen.module_file('qapi-visit', module.name, '.h')] +
+                self.foreign_modules(module, ents, 'qapi-validate') +
+                self.foreign_modules(module, ents, 'qapi-visit'))
 
     def generate(self) -> None:
         self.run()

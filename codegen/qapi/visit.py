@@ -13,8 +13,7 @@ from __future__ import annotations
 from typing import List
 
 from .backend import Backend
-from .model import (AlternateType, ArrayType, BuiltinType, EnumType, Module,
-                    ObjectMember, ObjectType, Type)
+from .model import AlternateType, Module, ObjectMember, ObjectType, Type
 
 _KIND = {'string': 'String', 'number': 'Number', 'int': 'Number',
          'boolean': 'Bool', 'null': 'Null', 'object': 'Object',
@@ -24,21 +23,44 @@ _KIND = {'string': 'String', 'number': 'Number', 'int': 'Number',
 class VisitBackend(Backend):
 
     @staticmethod
-    def in_fn(typ: Type) -> str:
-        """The visit_in function for values of typ (size has its own)."""
-        elem = typ.element_type if isinstance(typ, ArrayType) else typ
-        return 'visit_in_size' if elem.name == 'size' else 'visit_in'
-
-    @staticmethod
     def json_kind(typ: Type) -> str:
         kind = _KIND[typ.json_type()]
         assert kind
         return kind
 
     def member_ref(self, m: ObjectMember, obj: str = 'out') -> str:
-        """An lvalue to read member m into (emplacing optional ones)."""
+        """An lvalue to read member m into (emplacing optional and boxed
+        ones)."""
         ref = '%s.%s' % (obj, self.cpp.member(m))
-        return ref + '.emplace()' if m.optional else ref
+        if m.optional:
+            ref += '.emplace()'
+        if self.cpp.boxed(m):
+            ref += '.emplace()'
+        return ref
+
+    def member_val(self, m: ObjectMember, obj: str = 'v') -> str:
+        """The value of a present member, unboxed."""
+        ref = '%s.%s' % (obj, self.cpp.member(m))
+        if m.optional:
+            ref = '*' + ref
+        if self.cpp.boxed(m):
+            ref = '*' + ref
+        return ref
+
+    def out_conditions(self, m: ObjectMember) -> str:
+        """When member m is written: present, not hidden by -compat,
+        and (if boxed) filled."""
+        conds = []
+        if m.optional:
+            conds.append('v.' + self.cpp.member(m))
+        hidden = self.cpp.special_bits(m.features)
+        if hidden != '0':
+            conds.append('!out.hidden(%s)' % hidden)
+        if self.cpp.boxed(m):
+            box = 'v.' + self.cpp.member(m)
+            conds.append(('(*%s)' % box if m.optional else box) +
+                         '.has_value()')
+        return ' && '.join(conds)
 
     def branch_in(self, br: ObjectMember) -> str:
         """The branch object to read a union branch's members into."""
