@@ -1,0 +1,2 @@
+// Placeholder.
+#include "test-qapi-types.h"

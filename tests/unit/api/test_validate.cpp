@@ -1,0 +1,2 @@
+// Placeholder: test_validate (being written).
+#include <doctest/doctest.h>

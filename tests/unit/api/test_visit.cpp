@@ -1,0 +1,2 @@
+// Placeholder: test_visit (being written).
+#include <doctest/doctest.h>

@@ -1,0 +1,2 @@
+// Placeholder.
+#include <doctest/doctest.h>

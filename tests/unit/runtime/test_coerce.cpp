@@ -1,0 +1,2 @@
+// Placeholder: test_coerce (being written).
+#include <doctest/doctest.h>

@@ -1,0 +1,2 @@
+// Placeholder: test_json (being written).
+#include <doctest/doctest.h>
