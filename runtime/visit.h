@@ -135,7 +135,7 @@ private:
     Result<std::string_view> keyval_scalar(const JsonValue& v);
 
     InputMode m_mode;
-    const CompatPolicy& m_policy;
+    CompatPolicy m_policy;  // a copy: callers often pass a temporary
     VisitPath m_path;
 };
 
@@ -155,7 +155,7 @@ public:
     JsonWriter& w;
 
 private:
-    const CompatPolicy& m_policy;
+    CompatPolicy m_policy;  // a copy: callers often pass a temporary
 };
 
 // --- built-in types, enums, lists -----------------------------------------
