@@ -212,6 +212,12 @@ Result<void> Input::read_number(const JsonValue& v, double& out) {
 }
 
 Result<void> Input::read_str(const JsonValue& v, std::string& out) {
+    if (m_mode == InputMode::Keyval) {
+        // "s.x=1" makes s a dict: QEMU's qobject_input_get_keyval message.
+        auto s = MOLT_TRY(keyval_scalar(v));
+        out.assign(s);
+        return ok();
+    }
     if (!v.IsString()) return m_path.invalid_type("string");
     out.assign(v.GetString(), v.GetStringLength());
     return ok();
