@@ -351,3 +351,27 @@ TEST_CASE("JSON output escapes strings to ASCII, as QEMU's") {
     p.cpr_exec_command = std::vector<std::string>{"caf\xc3\xa9", "\x7f", "\xff"};
     CHECK(to_json(p) == R"({"cpr-exec-command": ["caf\u00E9", "\u007F", "\uFFFD"]})");
 }
+
+TEST_CASE("built-in readers the migration schema does not use: null and any") {
+    auto doc = Json::parse(R"({"n": null, "one": 1, "tree": {"a": [1, "b", null]}})");
+    REQUIRE(doc);
+    const JsonValue& v = doc->value();
+    Input in(InputMode::Json);
+    std::nullptr_t n = nullptr;
+    CHECK(visit_in_null(in, v["n"], n));
+    {
+        auto scope = in.path().member("one");
+        auto r = visit_in_null(in, v["one"], n);
+        REQUIRE_FALSE(r);
+        CHECK(r.error().message() == "Invalid parameter type for 'one', expected: null");
+    }
+    Json any;
+    CHECK(visit_in_any(in, v["tree"], any));
+    CHECK(any.str() == R"({"a": [1, "b", null]})");
+    // Keyval cannot express null: a string is not null.
+    Input kv(InputMode::Keyval);
+    auto s = Json::string("null");
+    auto r = visit_in_null(kv, s.value(), n);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message() == "Invalid parameter type for '<anonymous>', expected: null");
+}
