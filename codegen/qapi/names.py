@@ -89,4 +89,3 @@ def _camel(value: str) -> str:
     if not re.search('[a-z]', out) and len(re.findall('[A-Z]', out)) > 1:
         out += '_'
     return out
-
