@@ -323,7 +323,8 @@ def check_exprs(exprs: List[Expr]) -> List[Expr]:
                 raise SchemaError(
                     info, "documentation comment is for '%s'" % doc.symbol)
             if doc.has_section('Returns') and meta != 'command':
-                raise SchemaError(info,
+                # QEMU 7.2 points at the doc comment, not the definition.
+                raise SchemaError(doc.info,
                                   "'Returns:' is only valid for commands")
         elif info.pragma.doc_required:
             raise SchemaError(info, "documentation comment required")

@@ -24,7 +24,7 @@ _ARG = re.compile(r'@([^\s:]+):(?:\s+(.*))?$')
 _TAG = re.compile(r'(Returns|Errors|Since|Notes?|Examples?|TODO)\s*:'
                   r'(?:\s+(.*))?$')
 _FEATURES = re.compile(r'Features:\s*$')
-_ANNOTATION = re.compile(r'\[\[(.*?)\]\](?!\])', re.S)
+ANNOTATION = re.compile(r'\[\[(.*?)\]\](?!\])', re.S)
 
 
 @dataclass
@@ -43,11 +43,11 @@ class Section:
 
     def annotations(self) -> List[str]:
         """The bodies of the `[[...]]` annotations in this section."""
-        return [m.group(1) for m in _ANNOTATION.finditer(self.text)]
+        return [m.group(1) for m in ANNOTATION.finditer(self.text)]
 
     def prose(self) -> str:
         """The text with annotations removed (for the manual)."""
-        text = _ANNOTATION.sub('', self.text)
+        text = ANNOTATION.sub('', self.text)
         return re.sub(r'[ \t]+\n', '\n', text).strip()
 
 
@@ -66,7 +66,9 @@ class Doc:
 
     @staticmethod
     def parse(lines: List[Tuple[str, SourceInfo, int]],
-              info: SourceInfo) -> Doc:
+              info: SourceInfo, end: Tuple[SourceInfo, int]) -> Doc:
+        """A doc block from its lines (text, location, column of the
+        '#'), its first line's location and its closing '##' line's."""
         doc = Doc(info)
         texts: List[Tuple[str, SourceInfo, int]] = []
         for raw, linfo, col in lines:
@@ -83,7 +85,7 @@ class Doc:
             doc.symbol = first.rstrip()[1:-1]
             if not doc.symbol:
                 raise SchemaError(finfo, "name required after '@'", fcol)
-            doc._parse_definition(texts)
+            doc._parse_definition(texts, end)
         else:
             for text, linfo, col in texts:
                 m = re.match(r'(@\S+:)', text)
@@ -94,14 +96,42 @@ class Doc:
             doc.body.lines = [t for t, _, _ in texts]
         return doc
 
-    def _parse_definition(self,
-                          texts: List[Tuple[str, SourceInfo, int]]) -> None:
+    def _parse_definition(self, texts: List[Tuple[str, SourceInfo, int]],
+                          end: Tuple[SourceInfo, int]) -> None:
         cur = self.body
+        # A section ends where the next one starts (or at the closing
+        # '##'); QEMU 7.2 reports an empty one there.  'Features:' alone
+        # does not end a section, the first feature does.
+        unchecked: Optional[Section] = None
         in_features = False
         blank = False
         tagged: Optional[Section] = None     # first tagged section, if any
+        # Indentation of a section's text (QEMU 9's rule, which also
+        # holds in 7.2 where the two agree): the first indented line
+        # after a section's header line sets the indentation, and the
+        # line right after it must not move left of it.
+        awaiting_indent = False
+        indent: Optional[int] = None
         for text, info, col in texts:
             unindented = bool(text) and not text[0].isspace()
+            if unindented and text.startswith('='):
+                raise SchemaError(
+                    info, "unexpected '=' markup in definition "
+                    "documentation", col)
+            starts_section = unindented and bool(
+                _ARG.match(text) or _TAG.match(text)
+                or _FEATURES.match(text))
+            if indent is not None and text.strip() and not starts_section:
+                width = len(text) - len(text.lstrip())
+                if width < indent:
+                    raise SchemaError(
+                        info, "unexpected de-indent (expected at least %d "
+                        "spaces)" % indent, col)
+            indent = None
+            if awaiting_indent and text.strip():
+                awaiting_indent = False
+                if not unindented:
+                    indent = len(text) - len(text.lstrip())
             arg = _ARG.match(text) if unindented else None
             if unindented and text.startswith('@:'):
                 raise SchemaError(info, "invalid parameter name", col)
@@ -114,11 +144,13 @@ class Doc:
                 if name in table:
                     raise SchemaError(
                         info, "'%s' parameter name duplicated" % name, col)
-                self._end_section(cur)
+                self._end_section(unchecked or cur, info, col)
+                unchecked = None
                 cur = Section(name, info, [arg.group(2) or ''], col=col)
                 table[name] = cur
+                awaiting_indent = True
             elif unindented and _FEATURES.match(text) and not in_features:
-                self._end_section(cur)
+                unchecked = cur
                 in_features = True
                 cur = Section('', info, col=col)
                 self.sections.append(cur)
@@ -130,30 +162,32 @@ class Doc:
                         and self.has_section(name):
                     raise SchemaError(info, "duplicated '%s' section" % name,
                                       col)
-                self._end_section(cur)
+                self._end_section(unchecked or cur, info, col)
+                unchecked = None
                 cur = Section(name, info, [m.group(2) or ''], col=col)
                 self.sections.append(cur)
                 tagged = tagged or cur
                 in_features = False
+                awaiting_indent = True
             elif (unindented and blank and cur is not self.body
                   and cur.name and (cur.name in self.args
                                     or cur.name in self.features)):
                 # Prose after a member's description: a new plain section.
-                self._end_section(cur)
+                self._end_section(cur, info, col)
                 cur = Section('', info, [text], col=col)
                 self.sections.append(cur)
             else:
                 cur.lines.append(text.strip() if cur is not self.body
                                  else text)
             blank = not text.strip()
-        self._end_section(cur)
+        self._end_section(unchecked or cur, *end)
 
     @staticmethod
-    def _end_section(sec: Section) -> None:
-        """A member, feature or tagged section needs text."""
+    def _end_section(sec: Section, info: SourceInfo, col: int) -> None:
+        """A member, feature or tagged section needs text; info and
+        col locate the line that ends it."""
         if sec.name and not sec.text.strip():
-            raise SchemaError(sec.info, "empty doc section '%s'" % sec.name,
-                              sec.col)
+            raise SchemaError(info, "empty doc section '%s'" % sec.name, col)
 
     # --- checks ------------------------------------------------------------
 
@@ -166,10 +200,19 @@ class Doc:
                 return s
         return None
 
-    def connect_member(self, name: str) -> Optional[Section]:
+    def connect_member(self, name: str, role: str,
+                       info: Optional[SourceInfo]) -> Optional[Section]:
+        """The section documenting member (value, branch) name.  Where
+        doc-required is on, a member must be documented unless pragma
+        documentation-exceptions names the definition (QEMU 9's rule;
+        QEMU 7.2 never requires it)."""
         sec = self.args.get(name)
         if sec:
             sec.connected = True
+        elif (info and info.pragma.doc_required
+              and self.symbol not in info.pragma.documentation_exceptions):
+            raise SchemaError(info, "%s '%s' lacks documentation"
+                              % (role, name))
         return sec
 
     def connect_feature(self, name: str,
@@ -192,6 +235,11 @@ class Doc:
                         what, 's' if len(bogus) > 1 else '',
                         "', '".join(bogus),
                         'do' if len(bogus) > 1 else 'does'))
+
+    def all_sections(self) -> List[Section]:
+        """Body, members, features and the other sections."""
+        return ([self.body] + list(self.args.values())
+                + list(self.features.values()) + self.sections)
 
     def type_annotations(self) -> List[Tuple[str, SourceInfo]]:
         """`[[...]]` annotations outside member sections (type level)."""

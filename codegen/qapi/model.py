@@ -138,6 +138,8 @@ class EnumMember(Member):
                  features: Optional[List[Feature]] = None) -> None:
         super().__init__(name, info, ifcond)
         self.features = features or []
+        for f in self.features:
+            f.set_defined_in(name)
         self.enumerator = ''        # C++ enumerator, set by EnumType
 
 
@@ -152,6 +154,10 @@ class ObjectMember(Member):
         self.type: Type = cast('Type', None)
         self.optional = optional
         self.features = features or []
+        # As in QEMU, a member's features are "defined in" the member
+        # (diagnostics then say "feature 'f' of type 'member'").
+        for f in self.features:
+            f.set_defined_in(name)
         self.constraints = Constraints()
 
     def check(self, schema: Schema) -> None:
@@ -267,6 +273,8 @@ class Entity:
         self.doc = doc
         self._ifcond = ifcond or IfCond()
         self.features = features or []
+        for f in self.features:
+            f.set_defined_in(name)
         self.module: Optional[Module] = None
         self._checked = False
 
@@ -383,7 +391,7 @@ class EnumType(Type):
         doc = doc or self.doc
         if doc:
             for m in self.members:
-                m.doc = doc.connect_member(m.name)
+                m.doc = doc.connect_member(m.name, m.role, m.info)
                 for f in m.features:
                     doc.connect_feature(f.name, f.info)
 
@@ -498,7 +506,7 @@ class ObjectType(Type):
             self.base.connect_doc(doc)
         if doc:
             for m in self.local_members:
-                m.doc = doc.connect_member(m.name)
+                m.doc = doc.connect_member(m.name, m.role, m.info)
                 for f in m.features:
                     doc.connect_feature(f.name, f.info)
 
@@ -568,7 +576,7 @@ class AlternateType(Type):
         doc = doc or self.doc
         if doc:
             for v in self.variants.variants:
-                v.doc = doc.connect_member(v.name)
+                v.doc = doc.connect_member(v.name, v.role, v.info)
 
     def json_type(self) -> str:
         return 'value'

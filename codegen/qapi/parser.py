@@ -316,7 +316,7 @@ class Parser:
                     raise ParseError(
                         self,
                         "junk after '##' at end of documentation comment")
-                doc = Doc.parse(lines, info)
+                doc = Doc.parse(lines, info, (self.info, self.column()))
                 self.accept()
                 return [doc]
             lines.append((line, self.info, self.column()))
