@@ -20,8 +20,9 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, List, Optional, Set, Tuple, Union
 
+from .doc import ANNOTATION as _ANNOTATION
 from .source import SchemaError, SourceInfo
 
 if TYPE_CHECKING:
@@ -40,7 +41,8 @@ INT_LIMITS = {
 }
 
 _SUFFIX = {'b': 0, 'k': 10, 'm': 20, 'g': 30, 't': 40, 'p': 50, 'e': 60}
-_NUMBER = re.compile(r'([-+]?(?:0x[0-9a-f]+|[0-9]+(?:\.[0-9]*)?(?:e[-+]?[0-9]+)?))'
+_NUMBER = re.compile(r'([-+]?(?:0x[0-9a-f]+'
+                     r'|[0-9]+(?:\.[0-9]*)?(?:e[-+]?[0-9]+)?))'
                      r'([bkmgtpe]?)$', re.I)
 
 
@@ -89,7 +91,8 @@ class Constraints:
             if lo_len == 1 and hi_len is None:
                 parts.append('a non-empty ' + noun)
             elif hi_len is None:
-                parts.append('a %s of at least %d %s' % (noun, lo_len, unit))
+                parts.append('a %s of at least %d %s'
+                             % (noun, lo_len or 0, unit))
             else:
                 parts.append('a %s of %d to %d %s'
                              % (noun, lo_len or 0, hi_len, unit))
@@ -161,6 +164,8 @@ class _Reader:
         self.is_number = self.is_int or typ.name == 'number'
         self.is_str = typ.name == 'str'
         self.is_enum = isinstance(typ, EnumType)
+        self.seen: Set[str] = set()
+        self.default_text = ''
 
     def fail(self, msg: str) -> SchemaError:
         return SchemaError(self.info, "member '%s': %s"
@@ -193,6 +198,9 @@ class _Reader:
     def clause(self, text: str) -> None:
         word, _, arg = text.partition(' ')
         arg = arg.strip()
+        if word in self.seen:
+            raise self.fail("'%s' given twice" % word)
+        self.seen.add(word)
         if word == 'range':
             if not self.is_number:
                 raise self.fail("'range' needs an integer, size or number "
@@ -230,6 +238,7 @@ class _Reader:
         elif word == 'default':
             self.c.default = self.default(arg)
             self.c.has_default = True
+            self.default_text = arg
         elif word == 'expects':
             m = re.fullmatch(r'"([^"]+)"', arg)
             if not m:
@@ -237,6 +246,34 @@ class _Reader:
             self.c.expects = m.group(1)
         else:
             raise self.fail("unknown annotation '%s'" % word)
+
+    def check_default(self) -> None:
+        """The documented default must satisfy the member's own
+        constraints (all clauses are read first: order is free)."""
+        c, value = self.c, self.c.default
+        if not c.has_default or value is None:
+            return
+        what = 'default ' + self.default_text
+        if isinstance(value, bool):
+            return
+        if isinstance(value, (int, float)):
+            if ((c.range_min is not None and value < c.range_min)
+                    or (c.range_max is not None and value > c.range_max)):
+                raise self.fail("%s is out of range %s..%s" % (
+                    what, '' if c.range_min is None else c.range_min,
+                    '' if c.range_max is None else c.range_max))
+            if c.power_of_2 and (value <= 0 or int(value) & int(value - 1)):
+                raise self.fail("%s is not a power of two" % what)
+        if c.one_of and value not in c.one_of:
+            raise self.fail("%s is not one of %s"
+                            % (what, '|'.join(str(v) for v in c.one_of)))
+        if isinstance(value, (str, list)) and not self.is_enum:
+            if ((c.min_length is not None and len(value) < c.min_length)
+                    or (c.max_length is not None
+                        and len(value) > c.max_length)):
+                raise self.fail("%s is not of length %s..%s" % (
+                    what, '' if c.min_length is None else c.min_length,
+                    '' if c.max_length is None else c.max_length))
 
     def default(self, arg: str) -> DefaultValue:
         from .model import EnumType
@@ -265,22 +302,43 @@ class _Reader:
 
 
 def attach_constraints(schema: Schema) -> None:
-    """Reads the annotations of every object member and type."""
+    """Reads the annotations of every object member and type.
+
+    Annotations anywhere else (enum values, alternate branches,
+    features, a command's or event's own description, free-form blocks)
+    would silently do nothing, so they are errors, and so is an
+    unterminated one."""
     from .model import ObjectType
+    used: Set[int] = set()      # ids of the sections read here
     for typ in schema.types():
         if not isinstance(typ, ObjectType):
             continue
         for m in typ.local_members:
             if not m.doc:
                 continue
+            used.add(id(m.doc))
+            reader = _Reader(m, m.doc.info)
             for annotation in m.doc.annotations():
-                reader = _Reader(m, m.doc.info)
                 for clause in _split_clauses(annotation):
                     reader.clause(clause)
-        if typ.doc:
+            reader.check_default()
+        if typ.doc and not typ.is_implicit():
+            used.add(id(typ.doc.body))
+            used.update(id(s) for s in typ.doc.sections)
             for annotation, info in typ.doc.type_annotations():
                 for clause in _split_clauses(annotation):
                     if clause != 'check':
                         raise SchemaError(
                             info, "unknown type annotation '%s'" % clause)
                     typ.rules.check = True
+    for doc in schema.docs:
+        for sec in doc.all_sections():
+            if '[[' in _ANNOTATION.sub('', sec.text):
+                raise SchemaError(sec.info, "unterminated [[annotation]]")
+            if id(sec) not in used and sec.annotations():
+                where = ("'%s'" % sec.name if sec.name else
+                         "the description of '%s'" % doc.symbol
+                         if doc.symbol else 'free-form documentation')
+                raise SchemaError(
+                    sec.info, "annotation [[%s]] in %s has no effect"
+                    % (sec.annotations()[0], where))
