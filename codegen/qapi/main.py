@@ -13,8 +13,6 @@ import re
 import sys
 from typing import List, Optional
 
-from .gen import Generator
-from .layout import Layout
 from .model import Schema
 from .source import SchemaError
 
@@ -28,6 +26,10 @@ def generate(schema_file: str, outdir: str, prefix: str,
             raise
         raise SchemaError(None, "can't read schema file '%s': %s"
                           % (schema_file, err.strerror)) from err
+    # The back ends and Jinja2 load only for a valid schema: a
+    # diagnostic comes faster (the golden tests run hundreds).
+    from .gen import Generator
+    from .layout import Layout
     layout = Layout(schema)
     gen = Generator(outdir, prefix, schema.main_module.name, schema_file)
     # Back ends, one per output kind (imported here: each pulls Jinja2).

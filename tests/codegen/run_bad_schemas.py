@@ -22,7 +22,8 @@ import os
 import subprocess
 import sys
 import tempfile
-from typing import List, NamedTuple, Optional
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, List, NamedTuple, Optional, Tuple
 
 
 class Outcome(NamedTuple):
@@ -90,17 +91,28 @@ def main(argv: List[str]) -> int:
         return 2
     qapi_gen = os.path.abspath(argv[1])
     bad_dir, accept_dir = argv[2], argv[3]
-    passed = failed = 0
+    Check = Callable[[str, str, str], Optional[str]]
+    jobs: List[Tuple[Check, str, str]] = []
     for case_dir, check in ((bad_dir, check_bad),
                             (accept_dir, check_accept)):
-        for name in cases(case_dir):
-            problem = check(qapi_gen, case_dir, name)
-            if problem is None:
-                passed += 1
-                continue
-            failed += 1
-            print('FAIL: %s' % os.path.join(case_dir, name))
-            print(problem, end='' if problem.endswith('\n') else '\n')
+        jobs += [(check, case_dir, name) for name in cases(case_dir)]
+    # The cases are independent processes: run a few at once, report
+    # in order.
+
+    def run(job: Tuple[Check, str, str]) -> Optional[str]:
+        check, case_dir, name = job
+        return check(qapi_gen, case_dir, name)
+
+    with ThreadPoolExecutor(max_workers=2 * (os.cpu_count() or 1)) as pool:
+        results = list(pool.map(run, jobs))
+    passed = failed = 0
+    for (_, case_dir, name), problem in zip(jobs, results):
+        if problem is None:
+            passed += 1
+            continue
+        failed += 1
+        print('FAIL: %s' % os.path.join(case_dir, name))
+        print(problem, end='' if problem.endswith('\n') else '\n')
     print('# molt-tests: %d passed, %d failed' % (passed, failed))
     return 1 if failed else 0
 
