@@ -333,6 +333,8 @@ def attach_constraints(schema: Schema) -> None:
                     typ.rules.check = True
     for doc in schema.docs:
         for sec in doc.all_sections():
+            if '[[' not in sec.text:
+                continue
             if '[[' in _ANNOTATION.sub('', sec.text):
                 raise SchemaError(sec.info, "unterminated [[annotation]]")
             if id(sec) not in used and sec.annotations():

@@ -118,12 +118,12 @@ class Doc:
                 raise SchemaError(
                     info, "unexpected '=' markup in definition "
                     "documentation", col)
-            starts_section = unindented and bool(
-                _ARG.match(text) or _TAG.match(text)
-                or _FEATURES.match(text))
-            if indent is not None and text.strip() and not starts_section:
+            if indent is not None and text.strip():
                 width = len(text) - len(text.lstrip())
-                if width < indent:
+                starts_section = unindented and bool(
+                    _ARG.match(text) or _TAG.match(text)
+                    or _FEATURES.match(text))
+                if width < indent and not starts_section:
                     raise SchemaError(
                         info, "unexpected de-indent (expected at least %d "
                         "spaces)" % indent, col)
