@@ -42,6 +42,12 @@ _SPACE = re.compile(r'[ \t\r\f\v]+')
 _PLAIN_STRING = re.compile(r"[ !\"#$%&(-\[\]-~]*")  # printable, no ' or \
 
 
+def _printable(text: str) -> str:
+    """Bytes that are not UTF-8 (read as surrogate escapes) as \\xNN."""
+    return ''.join('\\x%02x' % (ord(ch) - 0xdc00)
+                   if 0xdc80 <= ord(ch) <= 0xdcff else ch for ch in text)
+
+
 class Parser:
     """Parses one schema file, and recursively the files it includes."""
 
@@ -117,7 +123,7 @@ class Parser:
             elif not tok.isspace():
                 m = _STRAY.match(src, self.pos)
                 raise ParseError(self, "stray '%s'"
-                                 % (m.group(0) if m else tok))
+                                 % _printable(m.group(0) if m else tok))
 
     def _string(self) -> str:
         src = self.src
