@@ -1,11 +1,16 @@
-// Box<T>: a heap-allocated value with value semantics.
+// Box<T>: a T on the heap, with the value semantics of a plain T member.
 //
-// Generated types hold a member through a Box when the schema makes the
-// type recursive (QEMU allows that; its C uses pointers), so that the C++
-// type stays finite (codegen/qapi/layout.py decides where).  A Box copies
-// deeply and compares by value.  Unlike std::optional it may refer to an
-// incomplete type.  A default-constructed or moved-from Box is empty; the
-// generated input visitor always fills the boxes it creates.
+// Generated types hold every member and union branch of struct, union or
+// alternate type through a Box (codegen/qapi/layout.py), as QEMU's C holds
+// them through pointers: the size of a type then stays proportional to its
+// own member count instead of growing with everything it nests (a schema of
+// QEMU's size otherwise yields types of megabytes), recursive types stay
+// finite, and a header needs only a declaration of what it boxes.
+//
+// A Box behaves like the T it holds: copies are deep, == compares values,
+// and an empty Box (default-constructed or moved-from) reads as a
+// default-constructed T without allocating; the first mutable access
+// allocates.  Reach the value with * and ->.
 #pragma once
 
 #include <memory>
@@ -28,23 +33,29 @@ public:
     Box& operator=(Box&&) noexcept = default;
     ~Box() = default;
 
-    bool has_value() const { return m_ptr != nullptr; }
-    // Makes the Box hold a default-constructed T and returns it.
+    // Replaces the value with a default-constructed T and returns it.
     T& emplace() {
         m_ptr = std::make_unique<T>();
         return *m_ptr;
     }
-    T& operator*() { return *m_ptr; }
-    const T& operator*() const { return *m_ptr; }
-    T* operator->() { return m_ptr.get(); }
-    const T* operator->() const { return m_ptr.get(); }
+    T& operator*() { return get(); }
+    const T& operator*() const { return get(); }
+    T* operator->() { return &get(); }
+    const T* operator->() const { return &get(); }
 
-    friend bool operator==(const Box& a, const Box& b) {
-        if (!a.m_ptr || !b.m_ptr) return a.m_ptr == b.m_ptr;
-        return *a.m_ptr == *b.m_ptr;
-    }
+    friend bool operator==(const Box& a, const Box& b) { return a.get() == b.get(); }
 
 private:
+    T& get() {
+        if (!m_ptr) m_ptr = std::make_unique<T>();
+        return *m_ptr;
+    }
+    const T& get() const { return m_ptr ? *m_ptr : default_value(); }
+    static const T& default_value() {
+        static const T value{};
+        return value;
+    }
+
     std::unique_ptr<T> m_ptr;
 };
 

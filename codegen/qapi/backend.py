@@ -101,12 +101,27 @@ class Backend(SchemaVisitor):
                     add(e.ret_type)
         return out
 
+    def reachable_types(self, ents: List[Entity]) -> List[Type]:
+        """The types these entities reference, and what those reference,
+        transitively: a source file that copies or destroys a value needs
+        every type it holds complete, boxed ones included."""
+        out = self.referenced_types(ents)
+        seen = {t.name for t in out}
+        i = 0
+        while i < len(out):
+            for t in self.referenced_types([out[i]]):
+                if t.name not in seen:
+                    seen.add(t.name)
+                    out.append(t)
+            i += 1
+        return out
+
     def foreign_modules(self, module: Module, ents: List[Entity],
                         what: str) -> List[str]:
         """Output names of `what` headers of the other modules whose
-        types these entities reference."""
+        types these entities reach (reachable_types)."""
         out: List[str] = []
-        for t in self.referenced_types(ents):
+        for t in self.reachable_types(ents):
             assert t.module
             if t.module is module:
                 continue

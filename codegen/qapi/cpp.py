@@ -53,6 +53,14 @@ class Cpp:
     def boxed(self, m: ObjectMember) -> bool:
         return self.layout.is_boxed(m)
 
+    def needs_initializer(self, m: ObjectMember) -> bool:
+        """Does the member need `{}` to be value-initialised?  Not the
+        class types (optional, Box, vector): GCC would instantiate a
+        vector's destructor for the initialiser while its element type
+        may still be incomplete."""
+        return not (m.optional or self.boxed(m)
+                    or isinstance(m.type, ArrayType))
+
     @staticmethod
     def member(m: ObjectMember) -> str:
         return cpp_name(m.name)

@@ -1,10 +1,12 @@
 """Where and in which order each generated C++ type is defined.
 
 C++ needs a type complete before another type holds it by value (a
-member, an optional member, a base, a union or alternate branch), while
-std::vector<T> and Box<T> only need it declared.  Recursive types (QEMU
-allows them: members are pointers in its C) are made finite by holding
-every by-value reference inside a cycle in a Box.  Types are then
+base, an alternate branch, an enum member), while std::vector<T> and
+Box<T> only need it declared.  Every member and union branch of struct,
+union or alternate type is held in a Box (runtime/box.h; QEMU's C uses
+pointers), so that a type's size does not grow with everything it nests;
+recursion through alternate branches is made finite by boxing every
+by-value reference inside a cycle as well.  Types are then
 defined in a dependency order, each in the header of its module; the
 rare modules whose types depend on each other both ways share one
 header (the first module's).  Everything here is a pure function of the
@@ -103,8 +105,10 @@ class Layout:
                 comp_of[t] = i
         for t in types:
             for m, r in _by_value_refs(t):
-                if (m is not None and isinstance(r, Complex)
-                        and comp_of.get(r) == comp_of[t]):
+                if m is None or not isinstance(r, Complex):
+                    continue
+                if (isinstance(t, ObjectType)
+                        or comp_of.get(r) == comp_of[t]):
                     self.boxed.add(m)
         self.order = self._definition_order(types)
         self.owner = self._owners()

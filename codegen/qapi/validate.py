@@ -71,12 +71,7 @@ class ValidateBackend(Backend):
 
     def present(self, m: ObjectMember) -> str:
         """Condition: the member has a value to validate."""
-        ref = 'v.' + self.cpp.member(m)
-        conds = [ref] if m.optional else []
-        if self.cpp.boxed(m):
-            conds.append(('(*%s)' % ref if m.optional else ref) +
-                         '.has_value()')
-        return ' && '.join(conds) or 'true'
+        return 'v.' + self.cpp.member(m) if m.optional else 'true'
 
     def value(self, m: ObjectMember) -> str:
         ref = 'v.' + self.cpp.member(m)

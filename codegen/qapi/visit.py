@@ -48,18 +48,13 @@ class VisitBackend(Backend):
         return ref
 
     def out_conditions(self, m: ObjectMember) -> str:
-        """When member m is written: present, not hidden by -compat,
-        and (if boxed) filled."""
+        """When member m is written: present and not hidden by -compat."""
         conds = []
         if m.optional:
             conds.append('v.' + self.cpp.member(m))
         hidden = self.cpp.special_bits(m.features)
         if hidden != '0':
             conds.append('!out.hidden(%s)' % hidden)
-        if self.cpp.boxed(m):
-            box = 'v.' + self.cpp.member(m)
-            conds.append(('(*%s)' % box if m.optional else box) +
-                         '.has_value()')
         return ' && '.join(conds)
 
     def branch_in(self, br: ObjectMember) -> str:
