@@ -8,7 +8,7 @@ entities they want and render.
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Set
+from typing import Dict, List, Optional, Sequence, Set
 
 from .cpp import Cpp
 from .gen import Generator
@@ -39,11 +39,24 @@ class Backend(SchemaVisitor):
         assert self._module is not None
         self.by_module[self._module].append(ent)
 
-    visit_enum_type = _add
-    visit_object_type = _add
-    visit_alternate_type = _add
-    visit_command = _add
-    visit_event = _add
+    def visit_enum_type(self, typ: EnumType) -> None:
+        self._add(typ)
+
+    def visit_object_type(self, typ: ObjectType) -> None:
+        self._add(typ)
+
+    def visit_alternate_type(self, typ: AlternateType) -> None:
+        self._add(typ)
+
+    def visit_command(self, cmd: Command) -> None:
+        self._add(cmd)
+
+    def visit_event(self, event: Event) -> None:
+        self._add(event)
+
+    def generate(self) -> None:
+        """Renders this back end's outputs into the Generator."""
+        raise NotImplementedError
 
     # --- queries used by templates -------------------------------------
 
@@ -68,7 +81,7 @@ class Backend(SchemaVisitor):
     def events(self, module: Module) -> List[Event]:
         return [e for e in self.entities(module) if isinstance(e, Event)]
 
-    def referenced_types(self, ents: List[Entity]) -> List[Type]:
+    def referenced_types(self, ents: Sequence[Entity]) -> List[Type]:
         """Named types (enums and complex types) that these entities
         mention: members, bases, branches, arguments, returns, data."""
         out: List[Type] = []
@@ -101,7 +114,7 @@ class Backend(SchemaVisitor):
                     add(e.ret_type)
         return out
 
-    def reachable_types(self, ents: List[Entity]) -> List[Type]:
+    def reachable_types(self, ents: Sequence[Entity]) -> List[Type]:
         """The types these entities reference, and what those reference,
         transitively: a source file that copies or destroys a value needs
         every type it holds complete, boxed ones included."""
@@ -116,7 +129,7 @@ class Backend(SchemaVisitor):
             i += 1
         return out
 
-    def foreign_modules(self, module: Module, ents: List[Entity],
+    def foreign_modules(self, module: Module, ents: Sequence[Entity],
                         what: str) -> List[str]:
         """Output names of `what` headers of the other modules whose
         types these entities reach (reachable_types)."""

@@ -30,7 +30,8 @@ class Cpp:
 
     @staticmethod
     def type_name(typ: Type) -> str:
-        """Unqualified name of a named type (struct, union, alternate, enum)."""
+        """Unqualified name of a named type (struct, union, alternate,
+        enum)."""
         return c_name(typ.name, protect=False)
 
     def type(self, typ: Type) -> str:

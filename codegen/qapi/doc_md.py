@@ -119,7 +119,8 @@ class DocBackend(Backend):
             return 'Members', e.members, None
         return '', [], None
 
-    def branches(self, t: ObjectType) -> List[Tuple[str, str]]:  # type: ignore[override]
+    def branches(  # type: ignore[override]
+            self, t: ObjectType) -> List[Tuple[str, str]]:
         out = []
         if t.variants:
             for v in t.variants.variants:
@@ -140,7 +141,8 @@ class DocBackend(Backend):
             if v.ifcond.is_present():
                 desc += ' Only if `%s`.' % v.ifcond.docgen()
             if v.features:
-                desc += ' Features: %s.' % ', '.join(f.name for f in v.features)
+                desc += ' Features: %s.' % ', '.join(
+                    f.name for f in v.features)
             rows.append(['`%s`' % v.name, cell(desc)])
         return rows
 

@@ -15,9 +15,10 @@ schema, so the output stays deterministic.
 
 from __future__ import annotations
 
-from typing import Dict, Hashable, List, Optional, Set, Tuple, TypeVar
+from typing import (Dict, Hashable, List, Optional, Sequence, Set, Tuple,
+                    TypeVar)
 
-from .model import (AlternateType, ArrayType, EnumType, Module, ObjectMember,
+from .model import (AlternateType, EnumType, Module, ObjectMember,
                     ObjectType, Schema, Type)
 
 Complex = (ObjectType, AlternateType)
@@ -121,7 +122,7 @@ class Layout:
         return [r for m, r in _by_value_refs(typ)
                 if m is None or m not in self.boxed]
 
-    def _definition_order(self, types: List[Type]) -> List[Type]:
+    def _definition_order(self, types: Sequence[Type]) -> List[Type]:
         """Schema order, each type moved after what it holds by value."""
         done: Set[Type] = set()
         order: List[Type] = []

@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import List
 
 from .backend import Backend
-from .model import AlternateType, Module, ObjectMember, ObjectType, Type
+from .model import (AlternateType, BuiltinType, EnumType, Module,
+                    ObjectMember, ObjectType, Type)
 
 _KIND = {'string': 'String', 'number': 'Number', 'int': 'Number',
          'boolean': 'Bool', 'null': 'Null', 'object': 'Object',

@@ -370,9 +370,8 @@ class Gen:
         self.rnd.shuffle(rest)
         # Types first (enums and structs before unions and alternates
         # need them), commands and events after, spread over modules.
-        order = plan + sorted(rest, key=lambda k: ['enum', 'struct', 'union',
-                                                    'alternate', 'command',
-                                                    'event'].index(k))
+        kinds = ['enum', 'struct', 'union', 'alternate', 'command', 'event']
+        order = plan + sorted(rest, key=kinds.index)
         n = len(order)
         ci = ei = 0
         for i, kind in enumerate(order):
