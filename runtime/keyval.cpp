@@ -1,7 +1,9 @@
 // keyval_parse and keyval_merge; see keyval.h for the rules.
 #include "runtime/keyval.h"
 
+#include <algorithm>
 #include <climits>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -57,6 +59,39 @@ JsonValue::MemberIterator find(JsonValue& obj, std::string_view key) {
         if (std::string_view(it->name.GetString(), it->name.GetStringLength()) == key) return it;
     }
     return obj.MemberEnd();
+}
+
+// The members of obj in the order QEMU's QDict iterates them: hash bucket
+// (tdb_hash(key) % 512, qdict.c) ascending, newest first within a bucket.
+// keyval.c depends on that order where two keys name one list index
+// ("a.0", "a.00": the one iterated last wins) and for which of several
+// errors is reported; member order in our output stays insertion order.
+template <class Object>  // JsonValue or const JsonValue
+auto qdict_order(Object& obj) {
+    using Member = decltype(&*obj.MemberBegin());
+    struct Entry {
+        uint32_t bucket;
+        size_t age;
+        Member member;
+    };
+    std::vector<Entry> entries;
+    entries.reserve(obj.MemberCount());
+    size_t age = 0;
+    for (auto it = obj.MemberBegin(); it != obj.MemberEnd(); ++it) {
+        uint32_t hash = static_cast<uint32_t>(0x238F13AFu * it->name.GetStringLength());
+        const char* key = it->name.GetString();
+        for (uint32_t i = 0; i < it->name.GetStringLength(); i++) {
+            hash += static_cast<uint32_t>(static_cast<unsigned char>(key[i])) << (i * 5 % 24);
+        }
+        entries.push_back({(1103515243u * hash + 12345u) % 512u, age++, &*it});
+    }
+    std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+        return a.bucket != b.bucket ? a.bucket < b.bucket : a.age > b.age;
+    });
+    std::vector<Member> out;
+    out.reserve(entries.size());
+    for (const auto& e : entries) out.push_back(e.member);
+    return out;
 }
 
 JsonValue make_string(std::string_view s, JsonAllocator& alloc) {
@@ -186,12 +221,13 @@ private:
 // Turns dicts whose keys are all indexes into lists, depth first.
 // path is the dotted key of v followed by '.' ("" at the root).
 Result<void> listify(JsonValue& v, const std::string& path, JsonAllocator& alloc) {
+    auto members = qdict_order(v);
     bool has_index = false, has_member = false;
-    for (auto& m : v.GetObject()) {
-        std::string_view key(m.name.GetString(), m.name.GetStringLength());
+    for (auto* m : members) {
+        std::string_view key(m->name.GetString(), m->name.GetStringLength());
         (is_index(key) ? has_index : has_member) = true;
-        if (m.value.IsObject()) {
-            MOLT_TRY(listify(m.value, path + std::string(key) + ".", alloc));
+        if (m->value.IsObject()) {
+            MOLT_TRY(listify(m->value, path + std::string(key) + ".", alloc));
         }
     }
     if (has_index && has_member) {
@@ -199,16 +235,17 @@ Result<void> listify(JsonValue& v, const std::string& path, JsonAllocator& alloc
     }
     if (!has_index) return ok();
 
-    // Element i comes from the (last) key with index i; indexes at or above
-    // the count cannot all be filled, so the smallest gap is reported.
+    // Element i comes from the key with index i iterated last; indexes at
+    // or above the count cannot all be filled, so the smallest gap is
+    // reported.
     size_t nelt = v.MemberCount() + 1;
     std::vector<JsonValue*> elt(nelt, nullptr);
     long max_index = -1;
-    for (auto& m : v.GetObject()) {
-        long index = key_to_index(std::string_view(m.name.GetString(), m.name.GetStringLength()),
+    for (auto* m : members) {
+        long index = key_to_index(std::string_view(m->name.GetString(), m->name.GetStringLength()),
                                   nullptr);
         if (index > max_index) max_index = index;
-        if (static_cast<size_t>(index) < nelt - 1) elt[static_cast<size_t>(index)] = &m.value;
+        if (static_cast<size_t>(index) < nelt - 1) elt[static_cast<size_t>(index)] = &m->value;
     }
     JsonValue list(rapidjson::kArrayType);
     size_t n = std::min(nelt, static_cast<size_t>(max_index) + 1);
@@ -222,7 +259,8 @@ Result<void> listify(JsonValue& v, const std::string& path, JsonAllocator& alloc
 
 Result<void> merge(JsonValue& dest, const JsonValue& src, const std::string& prefix,
                    JsonAllocator& alloc) {
-    for (auto& m : src.GetObject()) {
+    for (auto* member : qdict_order(src)) {
+        const auto& m = *member;
         std::string_view key(m.name.GetString(), m.name.GetStringLength());
         auto it = find(dest, key);
         if (it == dest.MemberEnd()) {
