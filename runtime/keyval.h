@@ -2,7 +2,8 @@
 //
 // Keys are dotted paths of QAPI names and list indexes (`a.b.0.c`); values
 // are strings (`,,` is a literal comma); the last of two equal keys wins;
-// dicts whose keys are all indexes become lists (no gaps allowed); the
+// dicts whose keys are all indexes become lists (no gaps allowed; of two
+// spellings of one index, "0" and "00", QEMU's dict order picks one); the
 // first parameter may omit `KEY=` when there is an implied key; `help` or
 // `?` alone asks for help.  The result is a JSON object whose leaves are all
 // strings; the typed visitors (visit.h, keyval mode) give them meaning.
