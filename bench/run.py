@@ -1,0 +1,40 @@
+#!/usr/bin/env python3
+"""`make bench`: runs molt's benchmarks and prints their tables.
+
+- bench/codegen_bench.py: generator wall time on the synthetic large
+  schema, side by side with its parse-only time;
+- BUILD/bench/keyval-bench: a 10-member MigrationParameters from keyval
+  and from the equivalent JSON, ns per operation, and their ratio.
+
+Usage: run.py [BUILD]
+"""
+
+import os
+import subprocess
+import sys
+
+
+def main() -> int:
+    here = os.path.dirname(os.path.abspath(__file__))
+    build = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
+        os.path.dirname(here), 'build')
+    print('== generator (bench/codegen_bench.py) ==')
+    subprocess.run([sys.executable, os.path.join(here, 'codegen_bench.py')],
+                   check=True)
+    print('\n== MigrationParameters, 10 members (keyval-bench) ==')
+    out = subprocess.run([os.path.join(build, 'bench', 'keyval-bench')],
+                         check=True, capture_output=True, text=True).stdout
+    ns = {}
+    for line in out.splitlines():
+        name, value = line.split()
+        ns[name] = float(value)
+        print('%-30s %8.0f ns/op' % (name, ns[name]))
+    print('ratio keyval / JSON: whole path %.2f, parser alone %.2f'
+          % (ns['keyval-parse-visit-validate']
+             / ns['json-parse-visit-validate'],
+             ns['keyval-parse-only'] / ns['json-parse-only']))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
