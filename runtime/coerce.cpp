@@ -1,9 +1,11 @@
 // String -> typed value conversions with QEMU's rules; see coerce.h.
 #include "runtime/coerce.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 namespace molt {
@@ -62,69 +64,69 @@ int suffix_shift(char c) {
 
 }  // namespace
 
+// QEMU 8.1's qemu_strtosz: a decimal integer (leading space, no sign
+// but '+'), or 0x hex without fraction or suffix; a fraction is read with
+// strtod (an 'e' there is the exabyte suffix, not an exponent) and kept as
+// a 64-bit binary fraction, so that the result is QEMU's to the byte:
+// value * unit + fraction * unit, rounded half up, at most 2^64-1.
 std::optional<uint64_t> parse_size(std::string_view s) {
     CString c(s);
-    const char* p = c.begin();
+    const char* nptr = c.begin();
+    char* end = nullptr;
+    errno = 0;
+    unsigned long long whole = std::strtoull(nptr, &end, 10);
+    if (errno == ERANGE) return std::nullopt;
+    bool parsed = end != nptr;
+    const char* p = nptr;
     while (*p == ' ' || (*p >= '\t' && *p <= '\r')) p++;
-    if (*p == '-') return std::nullopt;
-    if (*p == '+') p++;
+    if (parsed && *p == '-') return std::nullopt;
+    uint64_t val = parsed ? whole : 0;
+    uint64_t valf = 0;  // fraction, in units of 2^-64
 
-    // Hexadecimal: whole number, no fraction, no suffix.
-    if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
-        char* end = nullptr;
+    if (parsed && val == 0 && (*end == 'x' || *end == 'X')) {
         errno = 0;
-        unsigned long long v = std::strtoull(p, &end, 16);
-        if (end == p + 2 || end != c.end() || errno == ERANGE) return std::nullopt;
-        return static_cast<uint64_t>(v);
-    }
-
-    // Integral part (decimal; may be empty when a fraction follows).
-    const char* q = p;
-    unsigned __int128 whole = 0;
-    while (*q >= '0' && *q <= '9') {
-        whole = whole * 10 + static_cast<unsigned>(*q - '0');
-        if (whole > UINT64_MAX) return std::nullopt;
-        q++;
-    }
-    bool has_int = q != p;
-
-    // Fraction: digits after '.', kept exactly as a decimal string.
-    std::string frac;
-    if (*q == '.') {
-        q++;
-        while (*q >= '0' && *q <= '9') frac += *q++;
-    }
-    if (!has_int && frac.empty()) return std::nullopt;
-
-    int shift = 0;
-    if (*q) {
-        shift = suffix_shift(*q);
-        if (shift < 0) return std::nullopt;
-        q++;
-    }
-    if (*q) return std::nullopt;
-
-    bool frac_nonzero = frac.find_first_not_of('0') != std::string::npos;
-    if (shift == 0) {
-        if (frac_nonzero) return std::nullopt;  // fractions need a unit
-        return static_cast<uint64_t>(whole);
-    }
-    // value = (whole + 0.frac) * 2^shift, rounded half up, computed exactly:
-    // frac/10^n * 2^shift = frac * 2^shift / 10^n (frac limited to 19 digits).
-    if (frac.size() > 19) frac.resize(19);
-    unsigned __int128 scaled = whole << shift;
-    if (scaled > UINT64_MAX) return std::nullopt;
-    if (!frac.empty()) {
-        unsigned __int128 num = 0, den = 1;
-        for (char d : frac) {
-            num = num * 10 + static_cast<unsigned>(d - '0');
-            den *= 10;
+        val = std::strtoull(nptr, &end, 16);
+        if (errno == ERANGE || *end == '.' || suffix_shift(*end) >= 0) return std::nullopt;
+    } else if (*end == '.' || (!parsed && std::strchr(nptr, '.'))) {
+        double fraction = 0.0;
+        if (parsed && *end == '.' && !(end[1] >= '0' && end[1] <= '9')) {
+            end++;  // "1.k": no fraction digits
+        } else {
+            std::string copy(end);
+            copy.resize(std::min(copy.find_first_of("eE"), copy.size()));
+            char* tail = nullptr;
+            errno = 0;
+            fraction = std::strtod(copy.c_str(), &tail);
+            bool underflow = errno == ERANGE;
+            if (tail == copy.c_str() || !std::isfinite(fraction)) return std::nullopt;
+            if (std::signbit(fraction)) return std::nullopt;
+            end += tail - copy.c_str();
+            if (underflow) valf = 1;  // tiny, but not zero
         }
-        unsigned __int128 part = ((num << shift) + den / 2) / den;
-        scaled += part;
-        if (scaled > UINT64_MAX) return std::nullopt;
+        if (fraction == 1.0) {  // 0.99999999999999999 rounds up
+            if (val == UINT64_MAX) return std::nullopt;
+            val++;
+        } else if (valf == 0) {
+            valf = static_cast<uint64_t>(fraction * 0x1p64);
+            if (valf == 0 && fraction > 0.0) valf = 1;
+        }
+    } else if (!parsed) {
+        return std::nullopt;
     }
-    return static_cast<uint64_t>(scaled);
+
+    int shift = suffix_shift(*end);
+    if (shift >= 0) end++;
+    if (*end || end != c.end()) return std::nullopt;
+    if (shift <= 0) {
+        if (valf != 0) return std::nullopt;  // a fraction needs a unit
+        return val;
+    }
+    // 64.64 fixed point times 2^shift, rounded half up.
+    unsigned __int128 frac = static_cast<unsigned __int128>(valf) << shift;
+    unsigned __int128 total = (static_cast<unsigned __int128>(val) << shift) + (frac >> 64) +
+                              (static_cast<uint64_t>(frac) >> 63);
+    if (total > UINT64_MAX) return std::nullopt;
+    return static_cast<uint64_t>(total);
 }
 
 std::optional<double> parse_number(std::string_view s) {

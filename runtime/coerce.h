@@ -6,8 +6,10 @@
 //   int64:  strtoll base 0 (0x hex, leading 0 octal), leading space, sign
 //   uint64: strtoull base 0; a minus sign negates modulo 2^64 (-1 = max)
 //   size:   decimal with an optional fraction and one suffix B K M G T P E
-//           (binary units, any case); a fraction needs a K-or-larger unit;
-//           0x hex without suffix; at most 2^64-1 (QEMU 8.1+ qemu_strtosz)
+//           (binary units, any case); a fraction needs a K-or-larger unit
+//           and is rounded as QEMU does (strtod, 64-bit binary fraction,
+//           half up); 0x hex without suffix; at most 2^64-1 (QEMU 8.1+
+//           qemu_strtosz)
 //   number: strtod, finite only (no inf/nan, no overflow or underflow)
 #pragma once
 
