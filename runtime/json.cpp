@@ -146,7 +146,7 @@ void JsonWriter::uint64(uint64_t v) {
 
 void JsonWriter::number(double v) {
     before_value();
-    if (!std::isfinite(v)) {  // JSON cannot say it; inputs never produce it
+    if (!std::isfinite(v)) {  // JSON cannot say it (QEMU prints inf/nan here)
         m_out += "null";
         return;
     }
@@ -203,39 +203,6 @@ void JsonWriter::value(const JsonValue& v) {
 
 namespace {
 
-// Decodes one UTF-8 sequence at s[i]; returns the code point and advances i,
-// or returns -1 (and advances one byte) for an invalid sequence.  C0 80 is
-// U+0000 (QEMU's modified UTF-8 for NUL).
-long decode_utf8(std::string_view s, size_t& i) {
-    auto b0 = static_cast<unsigned char>(s[i]);
-    if (b0 < 0x80) {
-        i++;
-        return b0;
-    }
-    int len = b0 >= 0xF0 ? 4 : b0 >= 0xE0 ? 3 : b0 >= 0xC0 ? 2 : 0;
-    if (len == 0 || b0 >= 0xF8 || i + static_cast<size_t>(len) > s.size()) {
-        i++;
-        return -1;
-    }
-    long cp = b0 & (0x7F >> len);
-    for (int k = 1; k < len; k++) {
-        auto b = static_cast<unsigned char>(s[i + static_cast<size_t>(k)]);
-        if ((b & 0xC0) != 0x80) {
-            i++;
-            return -1;
-        }
-        cp = (cp << 6) | (b & 0x3F);
-    }
-    static const long kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-    bool overlong = cp < kMin[len] && !(len == 2 && cp == 0);
-    if (overlong || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-        i++;
-        return -1;
-    }
-    i += static_cast<size_t>(len);
-    return cp;
-}
-
 void append_u(std::string& out, long cp) {
     static const char kHex[] = "0123456789ABCDEF";
     out += "\\u";
@@ -244,11 +211,30 @@ void append_u(std::string& out, long cp) {
 
 }  // namespace
 
+long mod_utf8_codepoint(std::string_view s, size_t& i) {
+    static const long kMin[] = {0x80, 0x800, 0x10000, 0x200000, 0x4000000};
+    auto byte = static_cast<unsigned char>(s[i++]);
+    if (byte < 0x80) return byte;
+    if (byte >= 0xFE || !(byte & 0x40)) return -1;  // 0xFE, 0xFF, continuation
+    size_t len = 0;
+    unsigned mask = 0x80;
+    for (; byte & mask; mask >>= 1) len++;
+    long cp = byte & (mask - 1);
+    for (size_t k = 1; k < len; k++) {
+        if (i >= s.size() || (static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) return -1;
+        cp = (cp << 6) | (static_cast<unsigned char>(s[i++]) & 0x3F);
+    }
+    bool valid = cp <= 0x10FFFF && !(cp >= 0xFDD0 && cp <= 0xFDEF) && (cp & 0xFFFE) != 0xFFFE &&
+                 !(cp >= 0xD800 && cp <= 0xDFFF);
+    if (!valid || (cp < kMin[len - 2] && !(cp == 0 && len == 2))) return -1;
+    return cp;
+}
+
 void json_quote(std::string& out, std::string_view s) {
     out += '"';
     size_t i = 0;
     while (i < s.size()) {
-        long cp = decode_utf8(s, i);
+        long cp = mod_utf8_codepoint(s, i);
         switch (cp) {
         case '"': out += "\\\""; continue;
         case '\\': out += "\\\\"; continue;

@@ -91,4 +91,12 @@ private:
 // Appends s as a JSON string literal in QEMU's escaping.
 void json_quote(std::string& out, std::string_view s);
 
+// Decodes the code point at s[i] as QEMU's mod_utf8_codepoint (util/
+// unicode.c) does and advances i past the bytes it consumes: one for a
+// stray byte, else the lead byte and every continuation byte that follows,
+// up to the sequence length.  Returns -1 for an invalid sequence (overlong,
+// surrogate, noncharacter, beyond U+10FFFF, truncated); C0 80 is U+0000
+// (modified UTF-8), and a NUL byte is U+0000 too.
+long mod_utf8_codepoint(std::string_view s, size_t& i);
+
 }  // namespace molt

@@ -91,17 +91,12 @@ private:
         }
         std::unordered_set<std::string> keys;  // only for big objects
         for (;;) {
-            const Tok* k = next();
-            if (!k) return fail("premature EOI");
-            if (k->first != T::String) {
-                return k->first == T::Integer || k->first == T::Float ||
-                               k->first == T::Keyword || k->first == T::LCurly ||
-                               k->first == T::LSquare
-                           ? fail("key is not a string in object")
-                           : fail("expecting value");
-            }
+            // The key is parsed as any value first, as QEMU does, so that
+            // e.g. {foo: 1} says "invalid keyword 'foo'".
+            if (!peek()) return fail("premature EOI");
             JsonValue key;
-            MOLT_TRY(string(k->second, key));
+            MOLT_TRY(value(key));
+            if (!key.IsString()) return fail("key is not a string in object");
             const Tok* colon = next();
             if (!colon) return fail("premature EOI");
             if (colon->first != T::Colon) return fail("missing : in object pair");
@@ -162,89 +157,68 @@ private:
         return v;
     }
 
-    static Error bad_escape(std::string_view text, size_t at, size_t len) {
-        std::string esc(text.substr(at, std::min(len, text.size() - at)));
-        return fail(esc + " is not a valid Unicode character");
+    static bool is_valid_codepoint(long cp) {
+        return cp >= 0 && cp <= 0x10FFFF && !is_noncharacter(cp) && !(cp >= 0xD800 && cp <= 0xDFFF);
+    }
+
+    // Decodes a \u escape at token[i] (the backslash) into s; returns the
+    // index after it.  A surrogate pair is one escape; on failure QEMU shows
+    // the escape as the bytes it has stepped over: six (twelve for a pair
+    // that decodes to a noncharacter), into the closing quote if short.
+    static Result<size_t> unicode_escape(std::string_view token, size_t i, std::string& s) {
+        long cp = hex4(token, i + 2);
+        size_t end = i + 6;
+        if (cp >= 0xD800 && cp <= 0xDBFF && token.substr(end, 2) == "\\u") {
+            long trailing = hex4(token, end + 2);
+            if (trailing >= 0xDC00 && trailing <= 0xDFFF) {
+                cp = 0x10000 + ((cp & 0x3FF) << 10) + (trailing & 0x3FF);
+                end += 6;
+            } else {
+                cp = -1;
+            }
+        }
+        if (!is_valid_codepoint(cp)) {
+            return fail(std::string(token.substr(i, end - i)) + " is not a valid Unicode character");
+        }
+        append_utf8(s, cp);
+        return end;
     }
 
     // Decodes a string token (with its quotes) into out.
     Result<void> string(const std::string& token, JsonValue& out) {
-        std::string_view text(token.data() + 1, token.size() - 2);
+        std::string_view text(token);
+        size_t last = text.size() - 1;  // the closing quote
         std::string s;
         s.reserve(text.size());
-        size_t i = 0;
-        while (i < text.size()) {
-            auto c = static_cast<unsigned char>(text[i]);
-            if (c == '\\') {
-                if (i + 1 >= text.size()) return fail("invalid escape sequence in string");
-                char e = text[i + 1];
-                const char* simple = nullptr;
-                switch (e) {
-                case '"': simple = "\""; break;
-                case '\'': simple = "'"; break;
-                case '\\': simple = "\\"; break;
-                case '/': simple = "/"; break;
-                case 'b': simple = "\b"; break;
-                case 'f': simple = "\f"; break;
-                case 'n': simple = "\n"; break;
-                case 'r': simple = "\r"; break;
-                case 't': simple = "\t"; break;
-                case 'u': break;
-                default: return fail("invalid escape sequence in string");
+        size_t i = 1;
+        while (i < last) {
+            if (text[i] != '\\') {
+                size_t start = i;
+                if (mod_utf8_codepoint(text.substr(0, last), i) < 0) {
+                    return fail("invalid UTF-8 sequence in string");
                 }
-                if (simple) {
-                    s += simple;
-                    i += 2;
-                    continue;
-                }
-                long cp = hex4(text, i + 2);
-                if (cp < 0) return bad_escape(text, i, 6);
-                if (cp >= 0xD800 && cp <= 0xDBFF) {
-                    long lo = text.substr(i + 6, 2) == "\\u" ? hex4(text, i + 8) : -1;
-                    if (lo < 0xDC00 || lo > 0xDFFF) return bad_escape(text, i, 12);
-                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                    if (is_noncharacter(cp)) return bad_escape(text, i, 12);
-                    i += 12;
-                } else {
-                    if ((cp >= 0xDC00 && cp <= 0xDFFF) || is_noncharacter(cp)) {
-                        return bad_escape(text, i, 6);
-                    }
-                    i += 6;
-                }
-                append_utf8(s, cp);
+                s.append(text.substr(start, i - start));
                 continue;
             }
-            size_t start = i;
-            long cp = utf8(text, i);
-            if (cp < 0) return fail("invalid UTF-8 sequence in string");
-            s.append(text.substr(start, i - start));
+            const char* simple = nullptr;
+            switch (text[i + 1]) {  // the lexer puts a character after '\\'
+            case '"': simple = "\""; break;
+            case '\'': simple = "'"; break;
+            case '\\': simple = "\\"; break;
+            case '/': simple = "/"; break;
+            case 'b': simple = "\b"; break;
+            case 'f': simple = "\f"; break;
+            case 'n': simple = "\n"; break;
+            case 'r': simple = "\r"; break;
+            case 't': simple = "\t"; break;
+            case 'u': i = MOLT_TRY(unicode_escape(text, i, s)); continue;
+            default: return fail("invalid escape sequence in string");
+            }
+            s += simple;
+            i += 2;
         }
         out.SetString(s.data(), static_cast<rapidjson::SizeType>(s.size()), m_alloc);
         return ok();
-    }
-
-    // Validates one UTF-8 sequence at text[i]; advances i.  C0 80 is U+0000.
-    static long utf8(std::string_view text, size_t& i) {
-        auto b0 = static_cast<unsigned char>(text[i]);
-        if (b0 < 0x80) {
-            i++;
-            return b0;
-        }
-        int len = b0 >= 0xF0 ? 4 : b0 >= 0xE0 ? 3 : b0 >= 0xC0 ? 2 : 0;
-        if (len == 0 || b0 >= 0xF8 || i + static_cast<size_t>(len) > text.size()) return -1;
-        long cp = b0 & (0x7F >> len);
-        for (int k = 1; k < len; k++) {
-            auto b = static_cast<unsigned char>(text[i + static_cast<size_t>(k)]);
-            if ((b & 0xC0) != 0x80) return -1;
-            cp = (cp << 6) | (b & 0x3F);
-        }
-        static const long kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-        if ((cp < kMin[len] && !(len == 2 && cp == 0)) || cp > 0x10FFFF ||
-            (cp >= 0xD800 && cp <= 0xDFFF) || is_noncharacter(cp)) {
-            return -1;
-        }
-        i += static_cast<size_t>(len);
-        return cp;
     }
 
     Result<void> integer(const std::string& text, JsonValue& out) {
@@ -301,7 +275,16 @@ void JsonStreamParser::reset_message() {
 }
 
 void JsonStreamParser::feed(std::string_view bytes) {
-    for (char c : bytes) feed_byte(static_cast<unsigned char>(c));
+    for (char c : bytes) {
+        feed_byte(static_cast<unsigned char>(c));
+        // A token may not grow without bound while it is being lexed either
+        // (json-lexer.c): it is dropped, and lexing starts afresh.
+        if (m_text.size() > m_limits.max_token_bytes) {
+            m_text.clear();
+            m_state = State::Start;
+            emit_error("JSON token size limit exceeded");
+        }
+    }
 }
 
 void JsonStreamParser::emit_error(std::string message) {
@@ -310,7 +293,8 @@ void JsonStreamParser::emit_error(std::string message) {
 }
 
 void JsonStreamParser::lex_error() {
-    std::string text = std::move(m_text);
+    // QEMU formats the token with %s: a NUL byte ends it.
+    std::string text = m_text.substr(0, m_text.find('\0'));
     m_text.clear();
     m_state = State::Recovery;
     emit_error("JSON parse error, stray '" + text + "'");
@@ -362,11 +346,13 @@ void JsonStreamParser::feed_byte(unsigned char c) {
     for (;;) {  // loops only to re-examine c after a token that ends before it
         switch (m_state) {
         case State::Recovery:
-            if (is_structural(c)) {
+            // Structural characters, control characters other than tab and
+            // the bytes 0xFE, 0xFF end recovery and are lexed again: the
+            // latter are then stray themselves (QEMU's IN_RECOVERY).
+            if (is_structural(c) || (c < 0x20 && c != '\t') || c >= 0xFE) {
                 m_state = State::Start;
                 continue;
             }
-            if ((c < 0x20 && c != '\t') || c >= 0xFE) m_state = State::Start;
             return;
         case State::Start:
             if (is_space(c)) return;

@@ -8,7 +8,9 @@
 // noncharacters.  Errors read as QEMU's ("JSON parse error, stray '@'",
 // "JSON nesting depth limit exceeded", ...).  After a lexical error the
 // lexer skips to the next structural or control character, so a client can
-// resynchronise (QMP clients send 0xFF or a newline).
+// resynchronise (QMP clients send 0xFF or a newline); as in QEMU, a control
+// character other than whitespace, or 0xFE/0xFF, is then stray itself.  A
+// token longer than the token size limit is dropped while still being lexed.
 //
 //   bytes --feed()--> lexer --tokens--> streamer --one value--> parser --> emit(Result<Json>)
 #pragma once
