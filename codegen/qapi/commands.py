@@ -45,6 +45,12 @@ class CommandsBackend(Backend):
         """User modules only: built-ins have no commands."""
         return self.schema.modules()
 
+    def header_includes(self, module: Module) -> List[str]:
+        """Types headers of other modules declaring types the commands
+        name: their declarations need them."""
+        return self.foreign_modules(module, list(self.commands(module)),
+                                    'qapi-types')
+
     def source_includes(self, module: Module) -> List[str]:
         ents = list(self.commands(module))
         return [self.gen.module_file('qapi-visit', module.name, '.h')] + \

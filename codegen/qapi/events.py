@@ -29,6 +29,12 @@ class EventsBackend(Backend):
         """User modules only: built-ins have no events."""
         return self.schema.modules()
 
+    def header_includes(self, module: Module) -> List[str]:
+        """Types headers of other modules declaring types the events
+        name: their declarations need them."""
+        return self.foreign_modules(module, list(self.events(module)),
+                                    'qapi-types')
+
     def source_includes(self, module: Module) -> List[str]:
         ents = list(self.events(module))
         return [self.gen.module_file('qapi-visit', module.name, '.h')] + \
