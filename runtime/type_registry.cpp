@@ -15,7 +15,15 @@ std::string format_help(const TypeEntry& type) {
     out += " options:\n";
     for (size_t i = 0; i < type.member_count; i++) {
         const MemberHelp& m = type.members[i];
-        std::string line = "  " + std::string(m.name) + "=<" + std::string(m.type) + ">";
+        std::string line = "  " + std::string(m.name) + "=<" + std::string(m.type);
+        if (m.enum_values) {
+            const EnumLookup& values = m.enum_values();
+            for (int v = 0; v < values.count; v++) {
+                if (v) line += '|';
+                line += values.name(v);
+            }
+        }
+        line += '>';
         if (line.size() < 32) line.append(32 - line.size(), ' ');
         line += " -";
         if (!m.optional) line += " (required)";

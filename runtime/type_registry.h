@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "runtime/enum_lookup.h"
 #include "runtime/result.h"
 #include "runtime/visit.h"
 
@@ -17,12 +18,23 @@ namespace molt {
 
 struct MemberHelp {
     std::string_view name;
-    std::string_view type;     // "int", "size", "a|b|c", "list of str", ...
+    std::string_view type;     // "int", "size", "list of str", ... ("" or
+                               // "list of " for enums, see enum_values)
     bool optional;
-    std::string_view when;     // union branch condition "tag=value", or ""
+    std::string_view when;     // union branches selecting it, "tag=value, ..."
     std::string_view summary;  // first sentence of the documentation
     std::string_view extra;    // valid values and default, or ""
+    // For a member of enum type (or a list of one): its string table, whose
+    // values, joined by '|', follow `type`.  Read from the table, so values
+    // whose 'if' condition is false are not offered.
+    const EnumLookup& (*enum_values)();
 };
+
+// The string table of enum E, as a function a constant table can point to.
+template <class E>
+const EnumLookup& enum_lookup_of() {
+    return enum_lookup(E{});
+}
 
 struct TypeEntry {
     std::string_view name;

@@ -14,8 +14,8 @@ import re
 from typing import List, Optional, Tuple
 
 from .backend import Backend
-from .model import (AlternateType, ArrayType, EnumType, ObjectMember,
-                    ObjectType, Type)
+from .model import (AlternateType, ArrayType, EnumType, IfCond,
+                    ObjectMember, ObjectType, Type)
 
 
 class KeyvalBackend(Backend):
@@ -26,11 +26,21 @@ class KeyvalBackend(Backend):
 
     @staticmethod
     def type_text(typ: Type) -> str:
+        """The member's type for help; an enum's values are not spelled
+        here but read from its string table (enum_values), which has
+        exactly the values whose conditions hold."""
         if isinstance(typ, ArrayType):
             return 'list of ' + KeyvalBackend.type_text(typ.element_type)
         if isinstance(typ, EnumType):
-            return '|'.join(m.name for m in typ.members)
+            return ''
         return typ.name
+
+    def enum_values(self, typ: Type) -> str:
+        if isinstance(typ, ArrayType):
+            typ = typ.element_type
+        if isinstance(typ, EnumType):
+            return '&::molt::enum_lookup_of<%s>' % self.cpp.type(typ)
+        return 'nullptr'
 
     @staticmethod
     def summary(m: ObjectMember) -> str:
@@ -39,18 +49,25 @@ class KeyvalBackend(Backend):
         first = re.split(r'(?<=\.)\s', text, maxsplit=1)[0]
         return first
 
-    def help_rows(self, t: ObjectType) -> List[Tuple[ObjectMember, str]]:
-        """(member, condition) rows: base and own members, then each
-        union branch's members with 'when TAG=VALUE'."""
+    def help_rows(self, t: ObjectType, when: str = '',
+                  ifcond: Optional[IfCond] = None
+                  ) -> List[Tuple[ObjectMember, str, IfCond]]:
+        """(member, 'when' text, condition) rows: base and own members,
+        then each union branch's members with 'TAG=VALUE' (a branch that
+        is a union adds its own branches, 'TAG=VALUE, TAG2=VALUE2').  A
+        row exists when its member's and its branches' conditions hold."""
         assert t.members is not None
-        rows = [(m, '') for m in t.members]
+        cond = ifcond or IfCond()
+        rows = [(m, when, cond.both(m.ifcond)) for m in t.members]
         if t.variants:
             assert t.variants.tag_member
             tag = t.variants.tag_member.name
             for v in self.branches(t):
                 assert isinstance(v.type, ObjectType)
-                assert v.type.members is not None
-                rows += [(m, '%s=%s' % (tag, v.name)) for m in v.type.members]
+                branch = '%s=%s' % (tag, v.name)
+                rows += self.help_rows(
+                    v.type, when + ', ' + branch if when else branch,
+                    cond.both(v.ifcond))
         return rows
 
     def extra(self, m: ObjectMember) -> str:
