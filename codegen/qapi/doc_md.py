@@ -15,12 +15,25 @@ from typing import List, Optional, Tuple
 from .backend import Backend
 from .doc import Doc
 from .model import (AlternateType, ArrayType, Command, EnumType, Entity,
-                    Event, Feature, ObjectMember, ObjectType, Type)
+                    Event, Feature, IfCond, ObjectMember, ObjectType, Type)
 
 
 def md(text: str) -> str:
-    """Doc-comment markup to Markdown: @name -> `name`."""
-    return re.sub(r'@([A-Za-z0-9_.-]+)', r'`\1`', text)
+    """Doc-comment markup to Markdown: @name -> `name` (a name may hold
+    '.' and '-' but not end with them: "see @max." is about max)."""
+    return re.sub(r'@([A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?)',
+                  r'`\1`', text)
+
+
+def only_if(ifcond: IfCond) -> str:
+    """' Only if `COND`.' for a conditional item, else ''."""
+    return ' Only if `%s`.' % ifcond.docgen() if ifcond.is_present() else ''
+
+
+def feature_list(features: List[Feature]) -> str:
+    return ', '.join(f.name + (' (only if `%s`)' % f.ifcond.docgen()
+                               if f.ifcond.is_present() else '')
+                     for f in features)
 
 
 def cell(text: str) -> str:
@@ -94,7 +107,7 @@ class DocBackend(Backend):
                     else '[]' if isinstance(d, list) else d))
             if m.ifcond.is_present():
                 notes.append('Only if `%s`.' % m.ifcond.docgen())
-            feats = ', '.join(f.name for f in m.features)
+            feats = feature_list(m.features)
             if feats:
                 notes.append('Features: %s.' % feats)
             rows.append(['`%s`' % m.name, self.type_ref(m.type),
@@ -126,23 +139,22 @@ class DocBackend(Backend):
             for v in t.variants.variants:
                 if isinstance(v.type, ObjectType) and v.type.is_empty():
                     continue
-                out.append((v.name, self.type_ref(v.type)))
+                out.append((v.name,
+                            self.type_ref(v.type) + only_if(v.ifcond)))
         return out
 
     def alternatives(self, t: AlternateType) -> List[List[str]]:
         return [['`%s`' % v.name, self.type_ref(v.type),
-                 cell(v.doc.prose() if v.doc else '')]
+                 cell((v.doc.prose() if v.doc else '') + only_if(v.ifcond))]
                 for v in t.variants.variants]
 
     def enum_rows(self, t: EnumType) -> List[List[str]]:
         rows = []
         for v in t.members:
             desc = v.doc.prose() if v.doc else ''
-            if v.ifcond.is_present():
-                desc += ' Only if `%s`.' % v.ifcond.docgen()
+            desc += only_if(v.ifcond)
             if v.features:
-                desc += ' Features: %s.' % ', '.join(
-                    f.name for f in v.features)
+                desc += ' Features: %s.' % feature_list(v.features)
             rows.append(['`%s`' % v.name, cell(desc)])
         return rows
 
@@ -152,15 +164,19 @@ class DocBackend(Backend):
         feats: List[Feature] = list(e.features)
         for f in feats:
             sec = e.doc.features.get(f.name) if e.doc else None
-            out.append((f.name, cell(sec.prose() if sec else '')))
+            out.append((f.name, cell((sec.prose() if sec else '') +
+                                     only_if(f.ifcond))))
         return out
 
     @staticmethod
     def sections(e: Entity) -> List[Tuple[str, str]]:
+        """(tag, text) of the tagged sections; examples keep their text
+        as written (a code block)."""
         if not e.doc:
             return []
-        return [(s.name, md(s.prose())) for s in e.doc.sections
-                if s.prose() and s.name != '']
+        return [(s.name, s.prose() if s.name.startswith('Example')
+                 else md(s.prose()))
+                for s in e.doc.sections if s.prose() and s.name != '']
 
     @staticmethod
     def notes(e: Entity) -> List[str]:
