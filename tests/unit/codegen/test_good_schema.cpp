@@ -67,6 +67,7 @@ const std::map<std::string, TypedTrip>& typed_trips() {
         {"TestOptionalBuiltins", &typed_trip<TestOptionalBuiltins>},
         {"TestDerived", &typed_trip<TestDerived>},
         {"TestGrandchild", &typed_trip<TestGrandchild>},
+        {"TestSubBased", &typed_trip<TestSubBased>},
         {"TestConditional", &typed_trip<TestConditional>},
         {"TestIfOnStruct", &typed_trip<TestIfOnStruct>},
         {"TestKeywords", &typed_trip<TestKeywords>},
@@ -316,7 +317,7 @@ TEST_CASE("good schema: the type registry lists every named struct and union onc
           "TestLegacyNames", "TestTree", "TestExprNode", "TestLimits", "TestLimitsHolder",
           "TestLimitsBase", "TestUnionBase", "TestBranchA", "TestBranchB", "TestBranchBBase",
           "TestInnerOne", "TestInnerTwo", "TestInnerUnion", "TestFlatUnion", "TestSubUnion",
-          "TestCircle", "TestShapeGroup", "TestShape", "TestAlternates", "SubStruct"}) {
+          "TestCircle", "TestShapeGroup", "TestShape", "TestAlternates", "SubStruct", "TestSubBased", "SubDerived"}) {
         CHECK_MESSAGE(seen[name] == 1, name);
     }
     // Not objects, or implicit: not registered.
@@ -360,4 +361,18 @@ TEST_CASE("good schema: registry help lists members, branches, constraints and d
           std::string::npos);
     CHECK(uhelp.find("(when kind=epsilon)") != std::string::npos);
     CHECK(uhelp.find("zeta") == std::string::npos);
+}
+
+TEST_CASE("good schema: bases across modules, both ways") {
+    static_assert(std::is_base_of_v<TestBase, SubDerived>);
+    static_assert(std::is_base_of_v<SubStruct, TestSubBased>);
+    TestSubBased v;
+    v.choice = SubEnum::SubTwo;
+    v.derived = SubDerived{};
+    (*v.derived)->base_int = 5;
+    (*v.derived)->depth = 6;
+    CHECK(to_json(v) == R"({"choice": "sub-two", "derived": {"base-int": 5, "depth": 6}})");
+    // A derived value is usable where its base is.
+    const SubStruct& base = v;
+    CHECK(to_json(base) == R"({"choice": "sub-two"})");
 }
