@@ -7,8 +7,9 @@ Per object type T the module's validate header declares
   validate(path, T)        check_members plus every nested value, for
                            values built in C++;
 and, when T has documented defaults, apply_defaults(T&), which fills
-every absent optional member that has one.  The input visitor calls
-check_members after reading an object.
+every absent optional member that has one (with its base's and its
+selected branch's).  The input visitor calls check_members after
+reading an object.
 """
 
 from __future__ import annotations
@@ -49,12 +50,24 @@ class ValidateBackend(Backend):
         return [('(%s)' % ') || ('.join(conds), desc)] if conds else []
 
     def has_defaults(self, t: Optional[ObjectType]) -> bool:
-        while t is not None:
-            if any(m.constraints.has_default and m.optional
-                   for m in t.local_members):
-                return True
-            t = t.base
-        return False
+        """Is there an apply_defaults(t): do t's own members, its base's
+        or (for a union) a branch's members have a default?"""
+        if t is None:
+            return False
+        if any(m.constraints.has_default and m.optional
+               for m in t.local_members):
+            return True
+        return self.has_defaults(t.base) or bool(self.default_branches(t))
+
+    def default_branches(self, t: ObjectType) -> List[ObjectMember]:
+        """A union's branches whose members have defaults: a union's
+        apply_defaults fills the selected one's too (its members are
+        the union's, as on the wire)."""
+        if not t.variants:
+            return []
+        return [v for v in self.branches(t)
+                if isinstance(v.type, ObjectType)
+                and self.has_defaults(v.type)]
 
     def defaults(self, t: ObjectType) -> List[Tuple[ObjectMember, str]]:
         return [(m, self.cpp.literal(m.constraints.default, m.type))

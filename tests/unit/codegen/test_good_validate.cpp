@@ -150,7 +150,9 @@ TEST_CASE("good validate: apply_defaults fills absent members that have a defaul
     static_assert(HasDefaults<TestLimitsHolder>);
     static_assert(HasDefaults<TestLimitsBase>);
     static_assert(!HasDefaults<TestBase>);
-    static_assert(!HasDefaults<TestFlatUnion>);
+    static_assert(HasDefaults<TestBranchA>);
+    static_assert(HasDefaults<TestFlatUnion>);   // through its branches
+    static_assert(HasDefaults<TestInnerUnion> == false);
 
     TestLimits l = limits(7);
     l.label = "mine";
@@ -180,4 +182,23 @@ TEST_CASE("good validate: apply_defaults fills absent members that have a defaul
     CHECK(h.origin == "base");
     CHECK(h.depth == 2);
     CHECK(check(h) == "ok");
+}
+
+TEST_CASE("good validate: a union's apply_defaults fills its selected branch") {
+    TestFlatUnion u;
+    u.kind = TestUnionKind::Alpha;
+    apply_defaults(u);
+    CHECK(u.u.alpha->a_str == "a");
+    CHECK(to_json(u) == R"({"kind": "alpha", "a-int": 0, "a-str": "a"})");
+
+    TestFlatUnion e;
+    e.kind = TestUnionKind::Epsilon;  // the same branch type, another case
+    apply_defaults(e);
+    CHECK(e.u.epsilon->a_str == "a");
+    CHECK_FALSE(e.u.alpha->a_str);  // not selected: untouched
+
+    TestFlatUnion d;
+    d.kind = TestUnionKind::Delta;
+    apply_defaults(d);
+    CHECK(to_json(d) == R"({"kind": "delta"})");
 }
