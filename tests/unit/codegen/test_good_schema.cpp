@@ -376,3 +376,19 @@ TEST_CASE("good schema: bases across modules, both ways") {
     const SubStruct& base = v;
     CHECK(to_json(base) == R"({"choice": "sub-two"})");
 }
+
+TEST_CASE("good schema: keyval with an implied key, and help requests") {
+    auto v = from_keyval<TestBase>("7,base-str=x", "base-int");
+    REQUIRE(v);
+    CHECK(to_json(*v) == R"({"base-int": 7, "base-str": "x"})");
+    const TypeEntry* entry = schema::types().find("TestFlatUnion");
+    REQUIRE(entry);
+    auto implied = entry->parse("gamma,inner=two,two-value=t", "kind");
+    REQUIRE(implied);
+    CHECK(*implied == R"({"kind": "gamma", "inner": "two", "two-value": "t"})");
+    // Only the first parameter may omit its key.
+    CHECK(entry->parse("kind=gamma,two", "inner").error().message() ==
+          "Expected '=' after parameter 'two'");
+    // A help request is an error for a parser that takes no help.
+    CHECK(entry->parse("help", {}).error().message() == "Help is not available for this option");
+}
