@@ -13,7 +13,6 @@
 // allocates.  Reach the value with * and ->.
 #pragma once
 
-#include <memory>
 #include <utility>
 
 namespace molt {
@@ -22,20 +21,23 @@ template <class T>
 class Box {
 public:
     Box() = default;
-    Box(const T& value) : m_ptr(std::make_unique<T>(value)) {}
-    Box(T&& value) : m_ptr(std::make_unique<T>(std::move(value))) {}
-    Box(const Box& other) : m_ptr(other.m_ptr ? std::make_unique<T>(*other.m_ptr) : nullptr) {}
-    Box(Box&&) noexcept = default;
+    Box(const T& value) : m_ptr(new T(value)) {}
+    Box(T&& value) : m_ptr(new T(std::move(value))) {}
+    Box(const Box& other) : m_ptr(other.m_ptr ? new T(*other.m_ptr) : nullptr) {}
+    Box(Box&& other) noexcept : m_ptr(std::exchange(other.m_ptr, nullptr)) {}
     Box& operator=(const Box& other) {
-        if (this != &other) m_ptr = other.m_ptr ? std::make_unique<T>(*other.m_ptr) : nullptr;
+        if (this != &other) reset(other.m_ptr ? new T(*other.m_ptr) : nullptr);
         return *this;
     }
-    Box& operator=(Box&&) noexcept = default;
-    ~Box() = default;
+    Box& operator=(Box&& other) noexcept {
+        if (this != &other) reset(std::exchange(other.m_ptr, nullptr));
+        return *this;
+    }
+    ~Box() { delete m_ptr; }
 
     // Replaces the value with a default-constructed T and returns it.
     T& emplace() {
-        m_ptr = std::make_unique<T>();
+        reset(new T());
         return *m_ptr;
     }
     T& operator*() { return get(); }
@@ -46,8 +48,12 @@ public:
     friend bool operator==(const Box& a, const Box& b) { return a.get() == b.get(); }
 
 private:
+    void reset(T* p) {
+        delete m_ptr;
+        m_ptr = p;
+    }
     T& get() {
-        if (!m_ptr) m_ptr = std::make_unique<T>();
+        if (!m_ptr) m_ptr = new T();
         return *m_ptr;
     }
     const T& get() const { return m_ptr ? *m_ptr : default_value(); }
@@ -56,7 +62,10 @@ private:
         return value;
     }
 
-    std::unique_ptr<T> m_ptr;
+    // Owned; a raw pointer rather than std::unique_ptr because a schema of
+    // QEMU's size instantiates Box for hundreds of types, and GCC takes
+    // milliseconds per unique_ptr instantiation.
+    T* m_ptr = nullptr;
 };
 
 }  // namespace molt

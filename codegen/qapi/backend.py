@@ -97,7 +97,7 @@ class Backend(SchemaVisitor):
                 seen.add(t.name)
                 out.append(t)
 
-        for e in ents:
+        def add_parts(e: Optional[Entity]) -> None:
             if isinstance(e, ObjectType):
                 add(e.base)
                 for m in e.local_members:
@@ -108,33 +108,26 @@ class Backend(SchemaVisitor):
             elif isinstance(e, AlternateType):
                 for v in e.variants.variants:
                     add(v.type)
-            elif isinstance(e, (Command, Event)):
+
+        for e in ents:
+            if isinstance(e, (Command, Event)):
+                # Marshallers and emitters copy arguments member by member.
                 add(e.arg_type)
+                add_parts(e.arg_type)
                 if isinstance(e, Command):
                     add(e.ret_type)
-        return out
-
-    def reachable_types(self, ents: Sequence[Entity]) -> List[Type]:
-        """The types these entities reference, and what those reference,
-        transitively: a source file that copies or destroys a value needs
-        every type it holds complete, boxed ones included."""
-        out = self.referenced_types(ents)
-        seen = {t.name for t in out}
-        i = 0
-        while i < len(out):
-            for t in self.referenced_types([out[i]]):
-                if t.name not in seen:
-                    seen.add(t.name)
-                    out.append(t)
-            i += 1
+            else:
+                add_parts(e)
         return out
 
     def foreign_modules(self, module: Module, ents: Sequence[Entity],
                         what: str) -> List[str]:
         """Output names of `what` headers of the other modules whose
-        types these entities reach (reachable_types)."""
+        types these entities reference.  A value's special members are
+        defined out of line, so a source file needs complete only the
+        types it names itself, not what those hold in Boxes and vectors."""
         out: List[str] = []
-        for t in self.reachable_types(ents):
+        for t in self.referenced_types(ents):
             assert t.module
             if t.module is module:
                 continue
