@@ -2,7 +2,7 @@
 # `make run`: molt's main job, as far as it is built today.
 #
 # The machine, the QMP monitor and live update arrive with the issues that
-# build them (docs/roadmap.md); until then this shows the path every
+# build them (see the issue list); until then this shows the path every
 # live update starts on: a destination's `-incoming config:` string is
 # parsed, checked and explained by the code generated from
 # schema/migration.json, exactly as the VMM will read it.
@@ -10,8 +10,9 @@ set -eu
 build=${1:-build}
 kv="$build/cli/molt-keyval"
 
+# Prints the command line (the STRING argument quoted), then runs it.
 show() {
-    printf '\n$ molt-keyval %s\n' "$*"
+    printf "\n\$ molt-keyval %s %s '%s'\n" "$1" "$2" "$3"
     "$kv" "$@" || true
 }
 
@@ -28,4 +29,4 @@ echo "And every parameter is documented from the schema:"
 printf '\n$ molt-keyval --type MigrationParameters help | head -8\n'
 "$kv" --type MigrationParameters help | head -8
 echo
-echo "(The VMM itself - boot, QMP, cpr-transfer - is built by the next issues; see docs/roadmap.md.)"
+echo "(The VMM itself - boot, QMP, cpr-transfer - comes with the next issues; make run grows with it.)"
