@@ -79,6 +79,7 @@ const std::map<std::string, TypedTrip>& typed_trips() {
         {"TestFlatUnion", &typed_trip<TestFlatUnion>},
         {"TestSubUnion", &typed_trip<TestSubUnion>},
         {"TestShape", &typed_trip<TestShape>},
+        {"TestOddUnion", &typed_trip<TestOddUnion>},
         {"TestAlternates", &typed_trip<TestAlternates>},
     };
     return trips;
@@ -301,6 +302,13 @@ TEST_CASE("good schema: C++ spelling of enumerators and members") {
     k.__com_example_member = 3;
     CHECK(to_json(k) == R"({"class": "c", "default": 1, "namespace": true, "errno": 2, )"
                         R"("if": "i", "__com.example_member": 3})");
+    TestOddUnion odd;
+    odd.odd = TestOddEnum::Class;
+    odd.u.class_->a_int = 4;
+    odd.u._1st->base_int = 5;  // not selected
+    odd.u.__com_example_value->class_ = "x";  // not selected
+    CHECK(to_json(odd) == R"({"odd": "class", "a-int": 4})");
+
     TestLegacyNames l;
     l.Upper_Case = 1;
     l.snake_case = "s";
@@ -317,7 +325,7 @@ TEST_CASE("good schema: the type registry lists every named struct and union onc
           "TestLegacyNames", "TestTree", "TestExprNode", "TestLimits", "TestLimitsHolder",
           "TestLimitsBase", "TestUnionBase", "TestBranchA", "TestBranchB", "TestBranchBBase",
           "TestInnerOne", "TestInnerTwo", "TestInnerUnion", "TestFlatUnion", "TestSubUnion",
-          "TestCircle", "TestShapeGroup", "TestShape", "TestAlternates", "SubStruct", "TestSubBased", "SubDerived"}) {
+          "TestCircle", "TestShapeGroup", "TestShape", "TestAlternates", "SubStruct", "TestSubBased", "SubDerived", "TestOddUnion"}) {
         CHECK_MESSAGE(seen[name] == 1, name);
     }
     // Not objects, or implicit: not registered.
