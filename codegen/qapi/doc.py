@@ -202,14 +202,15 @@ class Doc:
 
     def connect_member(self, name: str, role: str,
                        info: Optional[SourceInfo]) -> Optional[Section]:
-        """The section documenting member (value, branch) name.  Where
-        doc-required is on, a member must be documented unless pragma
-        documentation-exceptions names the definition (QEMU 9's rule;
-        QEMU 7.2 never requires it)."""
+        """The section documenting member (value, branch) name.  A
+        member must be documented unless pragma documentation-exceptions
+        names the definition: QEMU 9's rule, which applies only to
+        schemas that give that pragma (QEMU 7.2 rejects it, and accepts
+        undocumented members)."""
         sec = self.args.get(name)
         if sec:
             sec.connected = True
-        elif (info and info.pragma.doc_required
+        elif (info and info.pragma.member_docs_required
               and self.symbol not in info.pragma.documentation_exceptions):
             raise SchemaError(info, "%s '%s' lacks documentation"
                               % (role, name))

@@ -306,6 +306,8 @@ class Parser:
                               "pragma %s must be a list of strings" % name)
         target = lists[name]
         target[:] = [str(v) for v in value]
+        if name == 'documentation-exceptions':
+            pragma.member_docs_required = True
 
     def get_doc(self, info: SourceInfo) -> List[Doc]:
         """Reads one '##' ... '##' block into a Doc."""

@@ -20,6 +20,10 @@ class Pragma:
     command_returns_exceptions: List[str] = field(default_factory=list)
     member_name_exceptions: List[str] = field(default_factory=list)
     documentation_exceptions: List[str] = field(default_factory=list)
+    # pragma documentation-exceptions was given: the schema is written
+    # for QEMU 9.0 or later (7.2 rejects the pragma), whose rule that
+    # every member be documented then applies.
+    member_docs_required: bool = False
 
 
 class SourceInfo:
