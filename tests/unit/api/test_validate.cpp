@@ -221,10 +221,18 @@ TEST_CASE("apply_defaults keeps members that are present") {
     apply_defaults(inet);
     CHECK(inet.numeric == std::optional<bool>(false));
 
+    // A union whose branches have defaults fills the selected branch.
+    MigrationAddress file;
+    file.transport = MigrationAddressType::File;
+    file.u.file->filename = "/f";
+    apply_defaults(file);
+    CHECK(file.u.file->offset == std::optional<uint64_t>(0));
+
     // Types without documented defaults get no apply_defaults at all.
     static_assert(has_defaults<MigrationParameters> && has_defaults<FileMigrationArgs>);
+    static_assert(has_defaults<MigrationAddress> && has_defaults<SocketAddress>);
     static_assert(!has_defaults<MigrationInfo> && !has_defaults<MigrationChannel>);
-    static_assert(!has_defaults<MigrationAddress> && !has_defaults<MigrationStats>);
+    static_assert(!has_defaults<MigrationStats>);
 }
 
 TEST_CASE("cross-member rule: max-cpu-throttle is at least cpu-throttle-initial") {
