@@ -75,7 +75,9 @@ class DocBackend(Backend):
     def free_text(doc: Doc) -> str:
         lines = []
         for line in doc.body.lines:
-            m = re.match(r'(=+)\s*(.*)', line)
+            # '= Title' is QEMU's heading; a line of '=' alone is a reST
+            # underline (QEMU 9.2 on), which Markdown reads as one too.
+            m = re.match(r'(=+)\s+(\S.*)', line)
             if m:
                 lines.append('#' * len(m.group(1)) + ' ' + m.group(2))
             else:
