@@ -125,7 +125,7 @@ int main(int argc, char** argv) {
     Options o;
     std::string err = parse_argv(argc, argv, o);
     if (!err.empty()) {
-        std::fprintf(stderr, "molt-keyval: %s\n%s", err.c_str(), kUsage);
+        std::fprintf(stderr, "molt-keyval: %s (try --help)\n", err.c_str());
         return 1;
     }
     return run(o);
