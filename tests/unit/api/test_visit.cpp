@@ -21,40 +21,14 @@
 #include "qapi-visit-sockets.h"
 #include "runtime/json.h"
 #include "runtime/visit.h"
+#include "test_support.h"
 
 using namespace molt;
 using namespace molt::api;
+using molt::test::read_vectors;
+using molt::test::typed_trip;
 
 namespace {
-
-std::string read_vectors(const char* name) {
-    const char* dir = std::getenv("MOLT_VECTORS");
-    REQUIRE_MESSAGE(dir, "MOLT_VECTORS must name tests/vectors");
-    std::ifstream in(std::string(dir) + "/" + name);
-    REQUIRE_MESSAGE(in, "cannot open " << dir << "/" << name);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-// text -> T -> JSON -> T again: both values equal and serialised alike.
-// Returns the JSON, or "error: MESSAGE".
-template <class T>
-std::string typed_trip(const JsonValue& input) {
-    Result<T> first = input.IsString()
-                          ? from_keyval<T>(std::string_view(input.GetString(),
-                                                            input.GetStringLength()))
-                          : from_json<T>(input);
-    if (!first) return "error: " + first.error().message();
-    std::string text = to_json(*first);
-    auto reparsed = Json::parse(text);
-    REQUIRE(reparsed);
-    auto second = from_json<T>(reparsed->value());
-    REQUIRE_MESSAGE(second, text);
-    CHECK(*second == *first);
-    CHECK(to_json(*second) == text);
-    return text;
-}
 
 using TypedTrip = std::string (*)(const JsonValue&);
 

@@ -20,6 +20,7 @@
 
 #include "runtime/json.h"
 #include "runtime/visit.h"
+#include "test_support.h"
 #include "test-qapi-emit-events.h"
 #include "test-qapi-keyval.h"
 #include "test-qapi-visit-include-sub-module.h"
@@ -27,37 +28,10 @@
 
 using namespace molt;
 using namespace molt::api;
+using molt::test::read_vectors;
+using molt::test::typed_trip;
 
 namespace {
-
-std::string read_vectors(const char* name) {
-    const char* dir = std::getenv("MOLT_VECTORS");
-    REQUIRE_MESSAGE(dir, "MOLT_VECTORS must name tests/vectors");
-    std::ifstream in(std::string(dir) + "/" + name);
-    REQUIRE_MESSAGE(in, "cannot open " << dir << "/" << name);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-// The typed trip: text -> T -> JSON -> T again; both values must be equal
-// and serialise alike.  Returns the JSON, or "error: MESSAGE".
-template <class T>
-std::string typed_trip(const JsonValue& input) {
-    Result<T> first = input.IsString()
-                          ? from_keyval<T>(std::string_view(input.GetString(),
-                                                            input.GetStringLength()))
-                          : from_json<T>(input);
-    if (!first) return "error: " + first.error().message();
-    std::string text = to_json(*first);
-    auto reparsed = Json::parse(text);
-    REQUIRE(reparsed);
-    auto second = from_json<T>(reparsed->value());
-    REQUIRE_MESSAGE(second, text);
-    CHECK(*second == *first);
-    CHECK(to_json(*second) == text);
-    return text;
-}
 
 using TypedTrip = std::string (*)(const JsonValue&);
 

@@ -18,23 +18,12 @@
 
 #include "runtime/json.h"
 #include "runtime/keyval.h"
+#include "test_support.h"
 
 using namespace molt;
+using molt::test::load_vectors;
 
 namespace {
-
-Json load_vectors(const char* name) {
-    const char* dir = std::getenv("MOLT_VECTORS");
-    REQUIRE_MESSAGE(dir, "MOLT_VECTORS must name tests/vectors");
-    std::ifstream in(std::string(dir) + "/" + name);
-    REQUIRE_MESSAGE(in, "cannot open " << dir << "/" << name);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    auto json = Json::parse(ss.str());
-    REQUIRE_MESSAGE(json, json.error().message());
-    REQUIRE(json->value().IsArray());
-    return std::move(*json);
-}
 
 std::string member(const JsonValue& v, const char* key) {
     auto it = v.FindMember(key);
