@@ -37,6 +37,16 @@ def counts(schema_dir: str) -> Dict[str, int]:
     return found
 
 
+def mtimes(out_dir: str) -> Dict[str, int]:
+    return {f: os.stat(os.path.join(out_dir, f)).st_mtime_ns
+            for f in os.listdir(out_dir) if not f.startswith('.')}
+
+
+def read(out_dir: str, name: str) -> str:
+    with open(os.path.join(out_dir, name), encoding='utf-8') as fp:
+        return fp.read()
+
+
 def main() -> int:
     qapi_gen, gen_large = sys.argv[1:3]
     results: List[Tuple[str, bool]] = []
@@ -47,11 +57,14 @@ def main() -> int:
         for kind, least in MINIMUM.items():
             results.append(('%s: %d >= %d' % (kind, found[kind], least),
                             found[kind] >= least))
+        out_dir = os.path.join(tmp, 'out')
         walls = []
-        for _ in range(3):
+        stamps: Dict[str, int] = {}
+        for run in range(3):
+            if run == 1:
+                stamps = mtimes(out_dir)
             start = time.perf_counter()
-            p = subprocess.run([sys.executable, qapi_gen, '-o',
-                                os.path.join(tmp, 'out'),
+            p = subprocess.run([sys.executable, qapi_gen, '-o', out_dir,
                                 os.path.join(schema_dir, 'large.json')],
                                capture_output=True, text=True, check=False)
             walls.append(time.perf_counter() - start)
@@ -64,9 +77,17 @@ def main() -> int:
                         % (best, LIMIT_S, ', '.join('%.3f' % w
                                                     for w in walls)),
                         best < LIMIT_S))
-        outputs = os.listdir(os.path.join(tmp, 'out'))
+        outputs = [f for f in os.listdir(out_dir) if not f.startswith('.')]
         results.append(('%d output files' % len(outputs),
                         len(outputs) > 200))
+        results.append(('a second run rewrites nothing',
+                        bool(stamps) and mtimes(out_dir) == stamps))
+        other = os.path.join(tmp, 'other')
+        subprocess.run([sys.executable, qapi_gen, '-o', other,
+                        os.path.join(schema_dir, 'large.json')], check=True)
+        results.append(('output is deterministic',
+                        all(read(out_dir, f) == read(other, f)
+                            for f in outputs)))
     for what, ok in results:
         print('%s: %s' % ('ok' if ok else 'FAIL', what))
     failed = sum(not ok for _, ok in results)
