@@ -46,6 +46,8 @@ class KeyvalBackend(Backend):
     def summary(m: ObjectMember) -> str:
         text = m.doc.prose() if m.doc else ''
         text = ' '.join(text.split())
+        # '@name' is doc markup for a member or type name: plain in help.
+        text = re.sub(r'@([A-Za-z0-9_.-]*[A-Za-z0-9_])', r'\1', text)
         first = re.split(r'(?<=\.)\s', text, maxsplit=1)[0]
         return first
 

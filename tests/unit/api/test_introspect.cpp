@@ -312,13 +312,13 @@ TEST_CASE("type registry: QEMU-style help") {
 
     const std::string params = format_help(*types.find("MigrationParameters"));
     for (const char* line :
-         {"  multifd-channels=<uint8>       - Number of parallel RAM channels when @multifd "
+         {"  multifd-channels=<uint8>       - Number of parallel RAM channels when multifd "
           "is on. (expects a value between 1 and 255; default 2)\n",
           "  max-bandwidth=<size>           - Highest transfer rate in bytes per second. "
           "(default 134217728)\n",
           "  mode=<normal|cpr-reboot|cpr-transfer|cpr-exec> - How the guest is moved. "
           "(default normal)\n",
-          "  cpr-exec-command=<list of str> - For @cpr-exec: the command (argv) that starts "
+          "  cpr-exec-command=<list of str> - For cpr-exec: the command (argv) that starts "
           "the new molt; it should include `-incoming` with the state URI. (default [])\n",
           "  events=<bool>                  - See MigrationCapability. (default off)\n"}) {
         CHECK_MESSAGE(params.find(line) != std::string::npos, line);
