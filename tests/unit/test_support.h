@@ -57,4 +57,40 @@ std::string typed_trip(const JsonValue& input) {
     return text;
 }
 
+using TypedTrip = std::string (*)(const JsonValue&);
+
+// The string member KEY of a vector object (it must be there).
+inline std::string member_string(const JsonValue& v, const char* key) {
+    auto it = v.FindMember(key);
+    REQUIRE(it != v.MemberEnd());
+    REQUIRE(it->value.IsString());
+    return std::string(it->value.GetString(), it->value.GetStringLength());
+}
+
+// One round-trip vector {"type", "input", "output"? | "error"?}: the input
+// (a string is keyval text, anything else JSON) and what every path must
+// give: the output JSON (default: the input itself), or "error: MESSAGE".
+struct TripVector {
+    std::string type;
+    const JsonValue* input;
+    std::string input_text;
+    std::string expected;
+    bool is_error;
+};
+
+inline TripVector read_trip_vector(const JsonValue& vec, size_t index) {
+    TripVector t{member_string(vec, "type"), &vec["input"], {}, {}, vec.HasMember("error")};
+    const JsonValue& input = *t.input;
+    t.input_text = input.IsString() ? std::string(input.GetString(), input.GetStringLength())
+                                    : Json(input).str();
+    if (t.is_error) {
+        t.expected = "error: " + member_string(vec, "error");
+    } else {
+        REQUIRE_MESSAGE((vec.HasMember("output") || !input.IsString()),
+                        "keyval vector " << index << " needs an output");
+        t.expected = Json(vec.HasMember("output") ? vec["output"] : input).str();
+    }
+    return t;
+}
+
 }  // namespace molt::test

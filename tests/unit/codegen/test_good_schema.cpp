@@ -29,11 +29,11 @@
 using namespace molt;
 using namespace molt::api;
 using molt::test::read_vectors;
+using molt::test::read_trip_vector;
 using molt::test::typed_trip;
+using molt::test::TypedTrip;
 
 namespace {
-
-using TypedTrip = std::string (*)(const JsonValue&);
 
 const std::map<std::string, TypedTrip>& typed_trips() {
     static const std::map<std::string, TypedTrip> trips = {
@@ -59,13 +59,6 @@ const std::map<std::string, TypedTrip>& typed_trips() {
     return trips;
 }
 
-std::string member_string(const JsonValue& v, const char* key) {
-    auto it = v.FindMember(key);
-    REQUIRE(it != v.MemberEnd());
-    REQUIRE(it->value.IsString());
-    return std::string(it->value.GetString(), it->value.GetStringLength());
-}
-
 }  // namespace
 
 TEST_CASE("good schema: round-trip vectors, through the registry and typed") {
@@ -75,19 +68,8 @@ TEST_CASE("good schema: round-trip vectors, through the registry and typed") {
     REQUIRE(doc->value().Size() >= 100);
     size_t index = 0;
     for (const auto& vec : doc->value().GetArray()) {
-        const std::string type = member_string(vec, "type");
-        const JsonValue& input = vec["input"];
-        const std::string input_text =
-            input.IsString() ? std::string(input.GetString(), input.GetStringLength())
-                             : Json(input).str();
-        std::string expected;
-        if (vec.HasMember("error")) {
-            expected = "error: " + member_string(vec, "error");
-        } else {
-            REQUIRE_MESSAGE((vec.HasMember("output") || !input.IsString()),
-                            "keyval vector " << index << " needs an output");
-            expected = Json(vec.HasMember("output") ? vec["output"] : input).str();
-        }
+        const auto [type, input_ptr, input_text, expected, is_error] = read_trip_vector(vec, index);
+        const JsonValue& input = *input_ptr;
         INFO("vector " << index << ": " << type << " " << input_text);
 
         const TypeEntry* entry = schema::types().find(type);
