@@ -1,0 +1,55 @@
+// Guest RAM backends: -object memory-backend-{ram,memfd,file} (hw/memory).
+//
+// A backend owns one host mapping of guest RAM and, when the memory is
+// shared, the fd behind it (a memfd or a file), which is what CPR hands
+// to the next molt.  It is created from the generated ObjectOptions and
+// the early migration parameters: on a cpr-transfer or cpr-exec
+// destination a shared backend adopts the memfd the previous process
+// preserved instead of allocating a new one (receiving that fd arrives
+// with the CPR issue; until then that path is an error saying so).
+// Main thread; the mapping lives as long as the backend.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "migration/early.h"
+#include "qapi-types-machine.h"
+#include "runtime/result.h"
+#include "runtime/unique_fd.h"
+
+namespace molt::hw {
+
+class MemoryBackend {
+public:
+    // What creation did, for the -d backends log and for tests.
+    enum class Origin { Anonymous, NewMemfd, File, AdoptedMemfd };
+
+    static Result<std::unique_ptr<MemoryBackend>> create(const api::ObjectOptions& opts,
+                                                         const migration::EarlyMigration& early);
+    ~MemoryBackend();
+    MemoryBackend(const MemoryBackend&) = delete;
+    MemoryBackend& operator=(const MemoryBackend&) = delete;
+
+    const std::string& id() const { return m_id; }
+    uint64_t size_bytes() const { return m_size; }
+    bool shared() const { return m_share; }
+    int fd() const { return m_fd.get(); }   // -1 for private anonymous memory
+    Origin origin() const { return m_origin; }
+    // One line: "memory-backend-memfd 'ram0': new memfd, 64 MiB, shared".
+    std::string describe() const;
+    api::Memdev info() const;
+
+private:
+    MemoryBackend() = default;
+
+    std::string m_id;
+    api::ObjectType m_type{};
+    uint64_t m_size = 0;
+    bool m_share = false, m_prealloc = false, m_merge = true, m_dump = true;
+    Origin m_origin = Origin::Anonymous;
+    UniqueFd m_fd;
+    void* m_host = nullptr;
+};
+
+}  // namespace molt::hw

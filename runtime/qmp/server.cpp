@@ -1,0 +1,173 @@
+// Server; see server.h.
+#include "runtime/qmp/server.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <chrono>
+
+#include "runtime/qmp/session.h"
+#include "runtime/socket.h"
+
+namespace molt::qmp {
+
+Server::Server(EventLoop& loop, Dispatcher& dispatcher, std::string greeting_json,
+               CompatPolicy policy, ServerLimits limits)
+    : m_loop(loop),
+      m_dispatcher(dispatcher),
+      m_greeting("{\"QMP\": " + greeting_json + "}"),
+      m_policy(policy),
+      m_limits(limits) {}
+
+Server::~Server() {
+    for (auto& [fd, session] : m_sessions) {
+        m_loop.remove(fd);
+    }
+    m_sessions.clear();
+    for (auto& l : m_listeners) {
+        m_loop.remove(l.fd.get());
+        if (!l.unix_path.empty()) unlink(l.unix_path.c_str());
+    }
+}
+
+Result<void> Server::listen_unix(const std::string& path, bool wait) {
+    UniqueFd fd = MOLT_TRY(molt::listen_unix(path));
+    return add_listener(std::move(fd), path, wait);
+}
+
+Result<void> Server::listen_tcp(const std::string& host, const std::string& port, bool wait) {
+    UniqueFd fd = MOLT_TRY(molt::listen_tcp(host, port));
+    m_last_tcp_port = MOLT_TRY(local_port(fd.get()));
+    return add_listener(std::move(fd), {}, wait);
+}
+
+Result<void> Server::add_listener(UniqueFd fd, std::string unix_path, bool wait) {
+    int lfd = fd.get();
+    m_listeners.push_back({std::move(fd), std::move(unix_path)});
+    MOLT_TRY(m_loop.add(lfd, EPOLLIN, [this, lfd](uint32_t) { on_accept(lfd); }));
+    if (wait) {
+        pollfd p{lfd, POLLIN, 0};
+        while (poll(&p, 1, -1) < 0) {
+            if (errno != EINTR) return Error::from_errno(errno, "poll");
+        }
+        on_accept(lfd);
+    }
+    return ok();
+}
+
+Result<void> Server::attach_stdio() {
+    UniqueFd in(fcntl(0, F_DUPFD_CLOEXEC, 3));
+    UniqueFd out(fcntl(1, F_DUPFD_CLOEXEC, 3));
+    if (!in || !out) return Error::from_errno(errno, "stdio");
+    for (int fd : {in.get(), out.get()}) {
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    }
+    return add_session(std::move(in), std::move(out));
+}
+
+void Server::on_accept(int listen_fd) {
+    // A bounded number per wake-up, so a connect storm cannot starve others.
+    for (int i = 0; i < 16; ++i) {
+        Result<UniqueFd> fd = accept_connection(listen_fd);
+        if (!fd || !*fd) return;
+        (void)add_session(std::move(*fd), UniqueFd());
+    }
+}
+
+Result<void> Server::add_session(UniqueFd in, UniqueFd out) {
+    int fd = in.get();
+    auto session = std::make_unique<Session>(std::move(in), std::move(out), m_dispatcher, m_limits);
+    session->send_line(m_greeting);
+    if (!session->flush()) return Error("QMP client went away");
+    MOLT_TRY(m_loop.add(fd, EPOLLIN, [this, fd](uint32_t ev) { on_session_ready(fd, ev); }));
+    if (!session->same_fd()) {
+        int ofd = session->out_fd();
+        if (!m_loop.add(ofd, 0, [this, fd](uint32_t) { on_session_ready(fd, EPOLLOUT); })) {
+            // A regular file cannot be polled; it is always writable.
+            fcntl(ofd, F_SETFL, fcntl(ofd, F_GETFL) & ~O_NONBLOCK);
+        }
+    }
+    m_sessions.emplace(fd, std::move(session));
+    return ok();
+}
+
+void Server::on_session_ready(int fd, uint32_t events) {
+    auto it = m_sessions.find(fd);
+    if (it == m_sessions.end()) return;
+    Session& s = *it->second;
+    bool alive = true;
+    if (events & EPOLLOUT) alive = s.flush();
+    if (alive && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !s.reading_paused()) {
+        alive = s.on_readable();
+    }
+    if (!alive || s.overflowed()) {
+        close_session(fd);
+        return;
+    }
+    // Back-pressure: stop reading a client that does not read its replies.
+    bool backlog = s.pending_output() > 0;
+    s.set_reading_paused(s.pending_output() > m_limits.pause_reading_above);
+    uint32_t in_events = s.reading_paused() ? 0u : uint32_t{EPOLLIN};
+    if (s.same_fd()) {
+        (void)m_loop.modify(fd, in_events | (backlog ? uint32_t{EPOLLOUT} : 0u));
+    } else {
+        (void)m_loop.modify(fd, in_events);
+        if (m_loop.watching(s.out_fd())) {
+            (void)m_loop.modify(s.out_fd(), backlog ? uint32_t{EPOLLOUT} : 0u);
+        }
+    }
+}
+
+void Server::close_session(int fd) {
+    auto it = m_sessions.find(fd);
+    if (it == m_sessions.end()) return;
+    m_loop.remove(fd);
+    if (!it->second->same_fd() && m_loop.watching(it->second->out_fd())) {
+        m_loop.remove(it->second->out_fd());
+    }
+    m_sessions.erase(it);
+}
+
+void Server::emit(std::string_view event, std::string_view data_json) {
+    timeval tv{};
+    gettimeofday(&tv, nullptr);
+    std::string line = "{\"timestamp\": {\"seconds\": " + std::to_string(tv.tv_sec) +
+                       ", \"microseconds\": " + std::to_string(tv.tv_usec) + "}, \"event\": ";
+    json_quote(line, event);
+    if (!data_json.empty()) {
+        line += ", \"data\": ";
+        line += data_json;
+    }
+    line += "}";
+    // Sessions are closed only from their own handler, never from here:
+    // an event may be emitted while a session's request runs.
+    for (auto& [fd, s] : m_sessions) {
+        if (!s->state().negotiated) continue;
+        s->send_line(line);
+        (void)s->flush();
+        if (s->pending_output() > 0 || s->overflowed()) {
+            int wfd = s->same_fd() ? fd : s->out_fd();
+            uint32_t in = s->same_fd() && !s->reading_paused() ? uint32_t{EPOLLIN} : 0u;
+            if (m_loop.watching(wfd)) (void)m_loop.modify(wfd, in | EPOLLOUT);
+        }
+    }
+}
+
+void Server::flush_all(int timeout_ms) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    for (auto& [fd, s] : m_sessions) {
+        while (s->pending_output() > 0) {
+            if (!s->flush()) break;
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                deadline - std::chrono::steady_clock::now()).count();
+            if (s->pending_output() == 0 || left <= 0) break;
+            pollfd p{s->same_fd() ? fd : s->out_fd(), POLLOUT, 0};
+            poll(&p, 1, static_cast<int>(left));
+        }
+    }
+}
+
+}  // namespace molt::qmp

@@ -1,0 +1,144 @@
+// molt: the VMM process (vmm/).  main() parses the command line, checks
+// what this build cannot do yet, then creates, in this order: the
+// migration parameter store (before anything else, so that backends can
+// read the early parameters), the pid file, the QMP monitors, an optional
+// precreate phase served over QMP, the memory backends, and the run
+// state; then it serves the event loop until quit or a signal.  Any
+// error before that ends the process with "molt: <message>", status 1,
+// and removes what was created (sockets, pid file).
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "cli/command_line.h"
+#include "qapi-init-commands.h"
+#include "qapi-introspect.h"
+#include "runtime/event_loop.h"
+#include "runtime/qmp/server.h"
+#include "vmm/context.h"
+#include "vmm/startup.h"
+
+namespace molt::vmm {
+
+namespace {
+
+Result<void> marshal_query_qmp_schema(qmp::Context&, const JsonValue& args,
+                                      const CompatPolicy& policy, JsonWriter& ret) {
+    MOLT_TRY(qmp::expect_no_arguments(args, policy));
+    ret.raw(schema::qmp_schema_json(policy.deprecated_output == CompatOutput::Hide));
+    return ok();
+}
+
+std::string greeting() {
+    return "{\"version\": {\"qemu\": {\"micro\": " + std::to_string(kQemuMicro) +
+           ", \"minor\": " + std::to_string(kQemuMinor) + ", \"major\": " +
+           std::to_string(kQemuMajor) + "}, \"package\": \"molt " + std::string(kVersion) +
+           "\"}, \"capabilities\": [\"oob\"]}";
+}
+
+Result<UniqueFd> block_signals() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, s);
+    if (sigprocmask(SIG_BLOCK, &set, nullptr) != 0) return Error::from_errno(errno, "sigprocmask");
+    signal(SIGPIPE, SIG_IGN);
+    UniqueFd fd(signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+    if (!fd) return Error::from_errno(errno, "signalfd");
+    return fd;
+}
+
+Result<void> run(const cli::CommandLine& cl) {
+    MOLT_TRY(check_supported(cl));
+    migration::ParameterStore params = MOLT_TRY(build_parameters(cl));
+    Daemon daemon = MOLT_TRY(Daemon::start(cl.daemonize));
+    PidFile pidfile = MOLT_TRY(PidFile::create(cl.pidfile));
+
+    Vmm vmm(std::move(params));
+    vmm.name = cl.name ? std::optional<std::string>(cl.name->guest) : std::nullopt;
+    vmm.incoming_defer = cl.incoming_defer;
+    schema::register_commands(vmm.commands);
+    vmm.commands.add({"query-qmp-schema", marshal_query_qmp_schema, qmp::kAllowPreconfig, 0});
+
+    qmp::Context ctx(vmm);
+    CompatPolicy policy;
+    qmp::Dispatcher dispatcher(vmm.commands, [&](qmp::SessionState& s, const qmp::CommandDef& def,
+                                                 const JsonValue& args, JsonWriter& ret) {
+        ctx.session = &s;
+        Result<void> r = def.marshal(ctx, args, policy, ret);
+        ctx.session = nullptr;
+        return r;
+    });
+    vmm.dispatcher = &dispatcher;
+    EventLoop loop = MOLT_TRY(EventLoop::create());
+    qmp::Server server(loop, dispatcher, greeting(), policy);
+    vmm.events = &server;
+    vmm.run_state = std::make_unique<RunStateMachine>(
+        server, cl.incoming_pending() ? api::RunState::Inmigrate : api::RunState::Prelaunch,
+        !cl.start_paused);
+    MOLT_TRY(start_monitors(cl, server));
+
+    UniqueFd signals = MOLT_TRY(block_signals());
+    MOLT_TRY(loop.add(signals.get(), EPOLLIN, [&](uint32_t) {
+        signalfd_siginfo si{};
+        while (read(signals.get(), &si, sizeof(si)) == sizeof(si)) {
+            std::fprintf(stderr, "molt: terminating on signal %u from pid %u\n", si.ssi_signo,
+                         si.ssi_pid);
+            vmm.run_state->shutdown(api::ShutdownCause::HostSignal);
+            vmm.quit = true;
+        }
+    }));
+
+    if (cl.precreate) {
+        dispatcher.set_precreate(true);
+        daemon.ready();
+        while (dispatcher.precreate() && !vmm.quit) MOLT_TRY(loop.run_once(-1));
+    }
+    if (!vmm.quit) {
+        migration::EarlyMigration early{vmm.params, cl.incoming_pending()};
+        MOLT_TRY(create_backends(cl, early, vmm.memory));
+        if (!cl.incoming_pending() && !cl.start_paused) MOLT_TRY(vmm.run_state->cont());
+        announce_incoming(cl);
+        daemon.ready();
+    }
+    while (!vmm.quit) MOLT_TRY(loop.run_once(-1));
+    server.flush_all(1000);
+    return ok();
+}
+
+}  // namespace
+
+}  // namespace molt::vmm
+
+int main(int argc, char** argv) {
+    using molt::cli::CommandLine;
+    molt::Result<CommandLine> cl = molt::cli::parse_command_line(argc, argv);
+    if (!cl) {
+        std::fprintf(stderr, "molt: %s\n", cl.error().message().c_str());
+        return 1;
+    }
+    switch (cl->action) {
+    case CommandLine::Action::Version:
+        std::printf("molt version %s (QMP interface of QEMU %d.%d)\n",
+                    std::string(molt::vmm::kVersion).c_str(), molt::vmm::kQemuMajor,
+                    molt::vmm::kQemuMinor);
+        return 0;
+    case CommandLine::Action::Help:
+        std::fputs(molt::cli::usage_text().c_str(), stdout);
+        return 0;
+    case CommandLine::Action::ListHelp:
+        std::fputs(cl->help_text.c_str(), stdout);
+        return 0;
+    case CommandLine::Action::Run:
+        break;
+    }
+    molt::Result<void> r = molt::vmm::run(*cl);
+    if (!r) {
+        std::fprintf(stderr, "molt: %s\n", r.error().message().c_str());
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,58 @@
+// RunStateMachine; see run_state.h.
+#include "vmm/run_state.h"
+
+#include "qapi-events-run-state.h"
+
+namespace molt::vmm {
+
+using api::RunState;
+
+RunStateMachine::RunStateMachine(EventSink& events, RunState initial, bool autostart)
+    : m_events(events), m_state(initial), m_autostart(autostart) {}
+
+void RunStateMachine::stop() {
+    if (m_state == RunState::Inmigrate) {
+        m_autostart = false;
+        return;
+    }
+    if (m_state != RunState::Running) return;
+    set(RunState::Paused);
+    api::emit_stop(m_events);
+}
+
+Result<void> RunStateMachine::cont() {
+    switch (m_state) {
+    case RunState::InternalError:
+    case RunState::Shutdown:
+    case RunState::GuestPanicked:
+        return Error("Resetting the Virtual Machine is required");
+    case RunState::FinishMigrate:
+        return Error("Migration is not finalized yet");
+    case RunState::Inmigrate:
+        m_autostart = true;
+        return ok();
+    case RunState::Running:
+    case RunState::Suspended:
+        return ok();
+    default:
+        set(RunState::Running);
+        api::emit_resume(m_events);
+        return ok();
+    }
+}
+
+void RunStateMachine::reset(api::ShutdownCause cause) {
+    bool guest = cause == api::ShutdownCause::GuestReset;
+    api::emit_reset(m_events, guest, cause);
+    if (m_state == RunState::InternalError || m_state == RunState::Shutdown ||
+        m_state == RunState::GuestPanicked) {
+        set(RunState::Prelaunch);
+    }
+}
+
+void RunStateMachine::shutdown(api::ShutdownCause cause) {
+    bool guest = cause == api::ShutdownCause::GuestShutdown;
+    api::emit_shutdown(m_events, guest, cause);
+}
+
+}  // namespace molt::vmm

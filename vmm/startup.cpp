@@ -1,0 +1,195 @@
+// Start-up steps; see startup.h.
+#include "vmm/startup.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <set>
+
+namespace molt::vmm {
+
+namespace {
+
+// Machine compat properties for the migration object, per machine type:
+// what an older machine version needs to stay migration-compatible.
+// molt-0.1 is the first version, so none yet.
+std::vector<migration::ParameterProperty> machine_compat(const std::string&) {
+    return {};
+}
+
+Error not_yet(const std::string& where, const std::string& what) {
+    return Error(where + ": " + what + " is not supported yet by this molt");
+}
+
+}  // namespace
+
+Result<void> check_supported(const cli::CommandLine& cl) {
+    using K = cli::CharSpec::Kind;
+    if ((cl.initrd || cl.append) && !cl.kernel) {
+        return Error(cl.initrd ? "-initrd only allowed with -kernel option"
+                               : "-append only allowed with -kernel option");
+    }
+    if (cl.kernel) return not_yet("-kernel " + *cl.kernel, "booting a guest kernel");
+    for (const auto& n : cl.netdevs) return not_yet("-netdev " + n.id, "the TAP network backend");
+    for (const auto& d : cl.devices) {
+        return not_yet("-device " + std::string(to_string(d.driver)), "virtio-net");
+    }
+    for (const auto& s : cl.serials) {
+        if (s.kind != K::Null && s.kind != K::None) return not_yet("-serial " + s.text, "the serial port");
+    }
+    if (cl.machine.dumpdtb) return not_yet("-machine dumpdtb", "the device tree");
+    if (cl.accel && cl.accel->accel == api::AccelType::Kvm) {
+        int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+        if (fd < 0) {
+            return Error::from_errno(errno, "-accel kvm: Could not access KVM kernel module");
+        }
+        close(fd);
+    }
+    if (cl.smp.cpus && cl.smp.maxcpus && *cl.smp.maxcpus < *cl.smp.cpus) {
+        return Error("-smp: Invalid CPU topology: maxcpus must be equal to or greater than smp");
+    }
+    uint64_t size = *cl.memory.size;
+    if (cl.memory.maxmem && *cl.memory.maxmem != size) {
+        if (*cl.memory.maxmem < size) {
+            return Error("-m: invalid value of maxmem: maximum memory size must be at least "
+                         "the initial memory size");
+        }
+        return not_yet("-m maxmem", "memory hotplug");
+    }
+    std::set<std::string> ids;
+    for (const auto& o : cl.objects) {
+        if (!ids.insert(o.id).second) {
+            return Error("-object " + o.id + ": attempt to add duplicate object id '" + o.id + "'");
+        }
+    }
+    if (cl.machine.memory_backend && !ids.count(*cl.machine.memory_backend)) {
+        return Error("-machine memory-backend=" + *cl.machine.memory_backend +
+                     ": Memory backend '" + *cl.machine.memory_backend + "' not found");
+    }
+    return ok();
+}
+
+Result<migration::ParameterStore> build_parameters(const cli::CommandLine& cl) {
+    auto compat = machine_compat(cl.machine.type.value_or("molt"));
+    const api::MigrationParameters* config = cl.incoming_config ? &*cl.incoming_config : nullptr;
+    Result<migration::ParameterStore> store =
+        migration::ParameterStore::create(compat, cl.migration_globals, config);
+    if (!store && config) return Error(store.error()).with_context(cl.incoming_config_text);
+    return store;
+}
+
+Result<Daemon> Daemon::start(bool daemonize) {
+    if (!daemonize) return Daemon(UniqueFd());
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) return Error::from_errno(errno, "-daemonize: pipe");
+    UniqueFd rd(fds[0]), wr(fds[1]);
+    pid_t pid = fork();
+    if (pid < 0) return Error::from_errno(errno, "-daemonize: fork");
+    if (pid > 0) {
+        wr.reset();
+        char status = 1;
+        ssize_t n;
+        do {
+            n = read(rd.get(), &status, 1);
+        } while (n < 0 && errno == EINTR);
+        _exit(n == 1 ? status : 1);
+    }
+    setsid();
+    return Daemon(std::move(wr));
+}
+
+void Daemon::ready() {
+    if (!m_ready_pipe) return;
+    char status = 0;
+    (void)!write(m_ready_pipe.get(), &status, 1);
+    m_ready_pipe.reset();
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) {
+        for (int fd : {0, 1, 2}) dup2(null, fd);
+        close(null);
+    }
+}
+
+Result<PidFile> PidFile::create(const std::optional<std::string>& path) {
+    PidFile p;
+    if (!path) return p;
+    UniqueFd fd(open(path->c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+    if (!fd) return Error::from_errno(errno, "cannot create PID file " + *path);
+    if (lockf(fd.get(), F_TLOCK, 0) != 0) {
+        return Error::from_errno(errno, "cannot create PID file: Cannot lock pid file");
+    }
+    std::string text = std::to_string(getpid()) + "\n";
+    if (ftruncate(fd.get(), 0) != 0 ||
+        write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+        int err = errno;
+        unlink(path->c_str());
+        return Error::from_errno(err, "cannot write PID file " + *path);
+    }
+    p.m_path = *path;
+    p.m_fd = std::move(fd);
+    return p;
+}
+
+PidFile::PidFile(PidFile&& other) noexcept
+    : m_path(std::move(other.m_path)), m_fd(std::move(other.m_fd)) {
+    other.m_path.clear();
+}
+
+PidFile::~PidFile() {
+    if (!m_path.empty()) unlink(m_path.c_str());
+}
+
+Result<void> start_monitors(const cli::CommandLine& cl, qmp::Server& server) {
+    using K = cli::CharSpec::Kind;
+    for (const auto& m : cl.monitors) {
+        Result<void> r = ok();
+        if (m.kind == K::Stdio) {
+            if (cl.daemonize) return Error("-qmp stdio: not possible with -daemonize");
+            r = server.attach_stdio();
+        } else if (m.kind == K::Unix) {
+            r = server.listen_unix(m.path, m.wait);
+        } else {
+            r = server.listen_tcp(m.host, m.port, m.wait);
+        }
+        if (!r) return Error(r.error()).with_context("-qmp " + m.text);
+    }
+    return ok();
+}
+
+Result<void> create_backends(const cli::CommandLine& cl, const migration::EarlyMigration& early,
+                             std::vector<std::unique_ptr<hw::MemoryBackend>>& out) {
+    auto add = [&](const api::ObjectOptions& o) -> Result<void> {
+        Result<std::unique_ptr<hw::MemoryBackend>> b = hw::MemoryBackend::create(o, early);
+        if (!b) return b.error();
+        if (cl.log_backends) std::fprintf(stderr, "molt: %s\n", (*b)->describe().c_str());
+        out.push_back(std::move(*b));
+        return ok();
+    };
+    for (const auto& o : cl.objects) {
+        Result<void> r = add(o);
+        if (!r) return Error(r.error()).with_context("-object " + o.id);
+    }
+    if (cl.machine.memory_backend) return ok();
+    api::ObjectOptions ram;
+    ram.qom_type = api::ObjectType::MemoryBackendRam;
+    ram.id = "molt.ram";
+    api::MemoryBackendProperties& p = ram.u.memory_backend_ram.emplace();
+    p.size = *cl.memory.size;
+    p.share = cl.machine.aux_ram_share.value_or(false);
+    Result<void> r = add(ram);
+    if (!r) return Error(r.error()).with_context("-m");
+    return ok();
+}
+
+void announce_incoming(const cli::CommandLine& cl) {
+    for (const auto& s : cl.incoming) {
+        if (s.channel.channel_type != api::MigrationChannelType::Main) continue;
+        std::fprintf(stderr,
+                     "molt: -incoming %s: receiving a migration is not supported yet by this "
+                     "molt; the VM waits in state inmigrate\n", s.text.c_str());
+    }
+}
+
+}  // namespace molt::vmm

@@ -1,0 +1,63 @@
+// The steps of molt's start-up that main() strings together (vmm/):
+// refusing what this build cannot do yet, merging the migration
+// parameters, daemonizing, the pid file, the QMP monitors and the memory
+// backends.  Each returns an Error with the option it is about.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli/command_line.h"
+#include "hw/memory/memory_backend.h"
+#include "migration/early.h"
+#include "runtime/qmp/server.h"
+
+namespace molt::vmm {
+
+// Options that are parsed and valid but that this build does not
+// implement yet fail here, before anything is created.
+Result<void> check_supported(const cli::CommandLine& cl);
+
+// schema defaults < machine compat < -global migration.* < -incoming config:.
+Result<migration::ParameterStore> build_parameters(const cli::CommandLine& cl);
+
+// -daemonize: the parent waits until the child is ready (or failed) and
+// exits with its status; the child detaches once ready().
+class Daemon {
+public:
+    static Result<Daemon> start(bool daemonize);
+    Daemon(Daemon&&) noexcept = default;
+    // Start-up went well: release the parent, detach from the terminal.
+    void ready();
+
+private:
+    explicit Daemon(UniqueFd fd) : m_ready_pipe(std::move(fd)) {}
+    UniqueFd m_ready_pipe;
+};
+
+// -pidfile: written and locked at start-up, removed at exit.
+class PidFile {
+public:
+    static Result<PidFile> create(const std::optional<std::string>& path);
+    PidFile(PidFile&& other) noexcept;
+    ~PidFile();
+
+private:
+    PidFile() = default;
+    std::string m_path;
+    UniqueFd m_fd;
+};
+
+Result<void> start_monitors(const cli::CommandLine& cl, qmp::Server& server);
+
+// The -object memory backends, then the machine's own RAM (-m) unless
+// -machine memory-backend names one of them.
+Result<void> create_backends(const cli::CommandLine& cl, const migration::EarlyMigration& early,
+                             std::vector<std::unique_ptr<hw::MemoryBackend>>& out);
+
+// A notice for -incoming channels, which this build cannot serve yet.
+void announce_incoming(const cli::CommandLine& cl);
+
+}  // namespace molt::vmm

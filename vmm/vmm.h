@@ -1,0 +1,42 @@
+// The VMM process's state: what QMP handlers act on (vmm/).
+//
+// One Vmm per process, owned by main(); QMP handlers reach it through
+// qmp::Context (vmm/context.h).  Main thread only.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hw/memory/memory_backend.h"
+#include "migration/parameters.h"
+#include "runtime/command_table.h"
+#include "runtime/events.h"
+#include "runtime/qmp/dispatch.h"
+#include "runtime/unique_fd.h"
+#include "vmm/run_state.h"
+
+namespace molt::vmm {
+
+inline constexpr std::string_view kVersion = "0.1.0";
+// The QEMU version whose QMP interface molt follows (query-version).
+inline constexpr int kQemuMajor = 10, kQemuMinor = 2, kQemuMicro = 0;
+
+struct Vmm {
+    Vmm(migration::ParameterStore p) : params(std::move(p)) {}
+
+    std::optional<std::string> name;
+    migration::ParameterStore params;
+    std::unique_ptr<RunStateMachine> run_state;
+    std::map<std::string, UniqueFd> named_fds;   // getfd / closefd
+    std::vector<std::unique_ptr<hw::MemoryBackend>> memory;
+    qmp::CommandTable commands;
+    qmp::Dispatcher* dispatcher = nullptr;       // for the precreate phase
+    EventSink* events = nullptr;
+    bool incoming_defer = false;
+    bool quit = false;
+};
+
+}  // namespace molt::vmm
