@@ -65,7 +65,7 @@ Result<UniqueFd> listen_unix(const std::string& path) {
     UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!fd) return Error::from_errno(errno, "Failed to create socket");
     // The socket file takes the process umask; owner-only while binding.
-    mode_t old = umask(0077);
+    mode_t old = umask(0177);
     int rc = bind(fd.get(), as_sockaddr(&addr), sizeof(addr));
     int err = errno;
     umask(old);

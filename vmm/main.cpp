@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -58,7 +59,10 @@ Result<void> run(const cli::CommandLine& cl) {
     PidFile pidfile = MOLT_TRY(PidFile::create(cl.pidfile));
 
     Vmm vmm(std::move(params));
-    vmm.name = cl.name ? std::optional<std::string>(cl.name->guest) : std::nullopt;
+    if (cl.name) {
+        vmm.name = cl.name->guest;
+        if (cl.name->process) prctl(PR_SET_NAME, cl.name->process->c_str(), 0, 0, 0);
+    }
     vmm.incoming_defer = cl.incoming_defer;
     schema::register_commands(vmm.commands);
     vmm.commands.add({"query-qmp-schema", marshal_query_qmp_schema, qmp::kAllowPreconfig, 0});

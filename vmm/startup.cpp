@@ -76,7 +76,7 @@ Result<migration::ParameterStore> build_parameters(const cli::CommandLine& cl) {
     const api::MigrationParameters* config = cl.incoming_config ? &*cl.incoming_config : nullptr;
     Result<migration::ParameterStore> store =
         migration::ParameterStore::create(compat, cl.migration_globals, config);
-    if (!store && config) return Error(store.error()).with_context(cl.incoming_config_text);
+    if (!store && config) return Error(store.error()).with_context("-incoming " + cl.incoming_config_text);
     return store;
 }
 
