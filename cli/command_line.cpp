@@ -2,6 +2,8 @@
 // option; each handler reads its value with a generated visitor.
 #include "cli/command_line.h"
 
+#include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "qapi-keyval.h"
@@ -88,8 +90,17 @@ Result<void> opt_m(CommandLine& cl, std::string_view arg) {
     auto it = tree.value().FindMember("size");
     if (it != tree.value().MemberEnd() && it->value.IsString()) {
         std::string size(it->value.GetString(), it->value.GetStringLength());
-        if (!size.empty() && size.find_first_not_of("0123456789") == std::string::npos) {
-            size += "M";
+        bool hex = size.size() > 2 && size[0] == '0' && (size[1] == 'x' || size[1] == 'X');
+        bool unitless = !size.empty() && (hex ? size.find_first_not_of("0123456789abcdefABCDEF", 2)
+                                              : size.find_first_not_of("0123456789")) ==
+                                             std::string::npos;
+        if (unitless) {
+            errno = 0;
+            unsigned long long mib = std::strtoull(size.c_str(), nullptr, hex ? 16 : 10);
+            if (errno != 0 || mib > (~0ull >> 20)) {
+                return Error("Parameter 'size' expects a non-negative number below 2^64");
+            }
+            size = std::to_string(mib << 20);
             it->value.SetString(size.data(), static_cast<rapidjson::SizeType>(size.size()),
                                 tree.allocator());
         }

@@ -7,7 +7,9 @@
 #   --check   only report what is missing (exit 1 if anything is)
 set -eu
 
-# The packages, one per line: what the build, the tests and the benches use.
+# The packages, one per line: what the build, the tests and the benches use
+# (qemu-system-x86 is the peer: QMP replies are compared with QEMU 7.2's,
+# and the benchmarks run side by side with it).
 packages="
 meson
 ninja-build
@@ -20,6 +22,7 @@ python3-mypy
 flake8
 rapidjson-dev
 doctest-dev
+qemu-system-x86
 "
 
 missing=""

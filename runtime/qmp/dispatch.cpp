@@ -42,7 +42,7 @@ Result<Request> check_request(const JsonValue& req, bool allow_oob) {
         } else if (key == "arguments") {
             if (!v.IsObject()) return input_error("member 'arguments' must be an object");
             r.args = &v;
-        } else if (key == "id" || key == "control") {
+        } else if (key == "id") {
             continue;
         } else {
             return input_error("member '" + std::string(key) + "' is unexpected");

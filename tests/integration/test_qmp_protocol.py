@@ -375,6 +375,8 @@ PEER_SCRIPT = [
     '{"execute": "query-status" xyz}',
     'tru',
     '{"execute": "query-status", "arguments": null}',
+    '{"execute": "query-name", "control": {}}',
+    '{"execute": "query-name", "id": 1, "id": 2}',
     '{"execute": "quit"}',
 ]
 
