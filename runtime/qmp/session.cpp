@@ -24,9 +24,9 @@ Session::Session(UniqueFd in, UniqueFd out, Dispatcher& dispatcher, const Server
 bool Session::overflowed() const { return pending_output() > m_limits.drop_client_above; }
 
 bool Session::on_readable() {
-    std::string buf(m_limits.read_chunk, '\0');
+    if (m_in_buf.size() != m_limits.read_chunk) m_in_buf.resize(m_limits.read_chunk);
     std::vector<UniqueFd> fds;
-    Result<size_t> n = recv_with_fds(m_in.get(), buf.data(), buf.size(), fds);
+    Result<size_t> n = recv_with_fds(m_in.get(), m_in_buf.data(), m_in_buf.size(), fds);
     if (!n) {
         int err = n.error().errno_value();
         return err == EAGAIN || err == EWOULDBLOCK || err == EINTR;
@@ -37,7 +37,7 @@ bool Session::on_readable() {
         }
     }
     if (*n == 0) return false;
-    m_parser.feed(std::string_view(buf.data(), *n));
+    m_parser.feed(std::string_view(m_in_buf.data(), *n));
     return flush() && !overflowed();
 }
 

@@ -47,6 +47,7 @@ private:
     const ServerLimits& m_limits;
     SessionState m_state;
     JsonStreamParser m_parser;
+    std::vector<char> m_in_buf;
     std::string m_out_buf;
     size_t m_out_pos = 0;
     bool m_reading_paused = false;
