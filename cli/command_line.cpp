@@ -8,6 +8,7 @@
 
 #include "qapi-keyval.h"
 #include "qapi-visit-char.h"
+#include "qapi-visit-control.h"
 #include "qapi-visit-machine.h"
 #include "qapi-visit-migration.h"
 #include "qapi-visit-net.h"
@@ -185,6 +186,10 @@ Result<void> opt_display(CommandLine& cl, std::string_view arg) {
     return read_into(cl, arg, "DisplayOptions", "type", cl.display.emplace());
 }
 
+Result<void> opt_compat(CommandLine& cl, std::string_view arg) {
+    return read_into(cl, arg, "CompatPolicy", {}, cl.compat);
+}
+
 Result<void> opt_global(CommandLine& cl, std::string_view arg) {
     api::GlobalProperty g{};
     if (arg.substr(0, 7) == "driver=") {
@@ -301,6 +306,7 @@ constexpr Option kOptions[] = {
     {"serial", true, opt_serial, "stdio|null|none|file:PATH|unix:PATH,server=on,wait=off"},
     {"qmp", true, opt_qmp, "unix:PATH,server=on[,wait=off]|tcp:HOST:PORT,server=on[,wait=off]|stdio"},
     {"incoming", true, opt_incoming, "URI|defer|CHANNEL-JSON|config:KEY=VALUE,...  (repeatable)"},
+    {"compat", true, opt_compat, "[deprecated|unstable]-[input=accept|reject|crash|output=accept|hide],..."},
     {"global", true, opt_global, "migration.PARAMETER=VALUE"},
     {"S", false, flag_S, "do not start the vCPUs (wait for 'cont')"},
     {"precreate", false, flag_precreate, "serve QMP before creating backends, until precreate-exit"},

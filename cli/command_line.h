@@ -15,6 +15,7 @@
 
 #include "migration/parameters.h"
 #include "qapi-types-char.h"
+#include "qapi-types-control.h"
 #include "qapi-types-machine.h"
 #include "qapi-types-migration.h"
 #include "qapi-types-net.h"
@@ -60,6 +61,7 @@ struct CommandLine {
     std::vector<CharSpec> serials;
     std::vector<CharSpec> monitors;          // -qmp
     std::optional<api::DisplayOptions> display;
+    api::CompatPolicy compat;                // -compat
 
     std::vector<IncomingSpec> incoming;      // channels
     bool incoming_defer = false;

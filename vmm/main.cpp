@@ -34,6 +34,26 @@ Result<void> marshal_query_qmp_schema(qmp::Context&, const JsonValue& args,
     return ok();
 }
 
+CompatPolicy compat_policy(const api::CompatPolicy& c) {
+    auto in = [](std::optional<api::CompatPolicyInput> v) {
+        switch (v.value_or(api::CompatPolicyInput::Accept)) {
+        case api::CompatPolicyInput::Reject: return CompatInput::Reject;
+        case api::CompatPolicyInput::Crash: return CompatInput::Crash;
+        default: return CompatInput::Accept;
+        }
+    };
+    auto out = [](std::optional<api::CompatPolicyOutput> v) {
+        return v.value_or(api::CompatPolicyOutput::Accept) == api::CompatPolicyOutput::Hide
+                   ? CompatOutput::Hide : CompatOutput::Accept;
+    };
+    CompatPolicy p;
+    p.deprecated_input = in(c.deprecated_input);
+    p.deprecated_output = out(c.deprecated_output);
+    p.unstable_input = in(c.unstable_input);
+    p.unstable_output = out(c.unstable_output);
+    return p;
+}
+
 std::string greeting() {
     return "{\"version\": {\"qemu\": {\"micro\": " + std::to_string(kQemuMicro) +
            ", \"minor\": " + std::to_string(kQemuMinor) + ", \"major\": " +
@@ -68,14 +88,14 @@ Result<void> run(const cli::CommandLine& cl) {
     vmm.commands.add({"query-qmp-schema", marshal_query_qmp_schema, qmp::kAllowPreconfig, 0});
 
     qmp::Context ctx(vmm);
-    CompatPolicy policy;
+    CompatPolicy policy = compat_policy(cl.compat);
     qmp::Dispatcher dispatcher(vmm.commands, [&](qmp::SessionState& s, const qmp::CommandDef& def,
                                                  const JsonValue& args, JsonWriter& ret) {
         ctx.session = &s;
         Result<void> r = def.marshal(ctx, args, policy, ret);
         ctx.session = nullptr;
         return r;
-    });
+    }, policy);
     vmm.dispatcher = &dispatcher;
     EventLoop loop = MOLT_TRY(EventLoop::create());
     qmp::Server server(loop, dispatcher, greeting(), policy);

@@ -36,7 +36,9 @@ using Invoke = std::function<Result<void>(SessionState& session, const CommandDe
 
 class Dispatcher {
 public:
-    Dispatcher(const CommandTable& table, Invoke invoke);
+    // policy (-compat) decides about commands with feature 'deprecated'
+    // or 'unstable'; the Invoke callback applies it to arguments and returns.
+    Dispatcher(const CommandTable& table, Invoke invoke, CompatPolicy policy = {});
 
     // While on, commands without 'allow-preconfig' are refused (-precreate).
     void set_precreate(bool on) { m_precreate = on; }
@@ -53,6 +55,7 @@ private:
 
     const CommandTable& m_table;
     Invoke m_invoke;
+    CompatPolicy m_policy;
     bool m_precreate = false;
 };
 

@@ -113,6 +113,8 @@ BAD = [
      '127.0.0.1:notaport: Servname not supported for ai_socktype'),
     (['-pidfile', '/nonexistent/dir/pid'],
      'cannot create PID file /nonexistent/dir/pid: No such file or directory'),
+    (['-compat', 'deprecated-input=maybe'],
+     "-compat deprecated-input=maybe: Parameter 'deprecated-input' does not accept value 'maybe'"),
     (['-d', 'foo'], "-d foo: unknown log item 'foo' (-d help lists them)"),
     (['-m'], '-m: requires an argument'),
     (['disk.img'], 'disk.img: molt takes no positional arguments (disk images are not supported)'),
@@ -270,6 +272,26 @@ def test_precreate_parameters_reach_backends(start, tmpdir_short):
     assert m.wait() == 1
     assert "mode cpr-transfer: the memory is to be adopted" in m.proc.stderr.read()
     assert not os.path.exists(m.qmp_path)
+
+
+def test_compat_policy(start):
+    q = start('-S', '-compat', 'deprecated-output=hide,unstable-input=reject').connect()
+    assert q.ok('query-status') == {'running': False, 'status': 'prelaunch'}
+    r = q.cmd('migrate-set-parameters', {'backend-transfer': ['virtio-net-tap']})
+    assert r['error']['desc'] == 'Unstable parameter backend-transfer disabled by policy'
+    # As in QEMU, output policy hides members, not enum values.
+    caps = {c['capability'] for c in q.ok('query-migrate-capabilities')}
+    assert 'zero-blocks' in caps
+    r = q.cmd('migrate-set-capabilities', {'capabilities': [
+        {'capability': 'zero-blocks', 'state': True}]})
+    assert r == {'return': {}}
+    names = {e['name'] for e in q.ok('query-qmp-schema')}
+    assert 'query-status' in names
+    # The early parameters follow the same schema: unstable members are
+    # fine on the command line, which -compat does not govern.
+    q = start('-S', '-compat', 'unstable-input=reject',
+              '-incoming', 'config:backend-transfer.0=virtio-net-tap').connect()
+    assert q.ok('query-migrate-parameters')['backend-transfer'] == ['virtio-net-tap']
 
 
 def test_memory_sizes(start):

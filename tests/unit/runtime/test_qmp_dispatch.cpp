@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "runtime/enum_lookup.h"
 #include "runtime/qmp/dispatch.h"
 #include "runtime/socket.h"
 
@@ -60,6 +61,8 @@ struct Fixture {
         table.add({"quiet", marshal_count, qmp::kNoSuccessResponse, 0});
         table.add({"fail", marshal_fail, 0, 0});
         table.add({"fast", marshal_count, qmp::kAllowOob, 0});
+        table.add({"old", marshal_count, 0, kFeatureDeprecated});
+        table.add({"new", marshal_count, 0, kFeatureUnstable});
     }
     std::string send(std::string_view text) {
         return dispatcher.handle(session, Json::parse(text));
@@ -174,4 +177,24 @@ TEST_CASE("listen_unix: mode 0600, stale sockets replaced, other files kept") {
     CHECK(r.error().message() == "Failed to bind socket to " + path + ": File exists");
     unlink(path.c_str());
     rmdir(dir);
+}
+
+TEST_CASE("QMP dispatch: -compat decides about deprecated and unstable commands") {
+    qmp::CommandTable table;
+    table.add({"qmp_capabilities", marshal_negotiate, 0, 0});
+    table.add({"old", marshal_count, 0, kFeatureDeprecated});
+    table.add({"new", marshal_count, 0, kFeatureUnstable});
+    Context ctx;
+    qmp::SessionState session;
+    session.negotiated = true;
+    CompatPolicy policy;
+    policy.deprecated_input = CompatInput::Reject;
+    qmp::Dispatcher d(table, [&](qmp::SessionState& s, const qmp::CommandDef& def,
+                                 const JsonValue& args, JsonWriter& ret) {
+        ctx.session = &s;
+        return def.marshal(ctx, args, policy, ret);
+    }, policy);
+    CHECK(d.handle(session, Json::parse(R"({"execute": "old"})")) ==
+          R"({"error": {"class": "CommandNotFound", "desc": "Deprecated command old disabled by policy"}})");
+    CHECK(d.handle(session, Json::parse(R"({"execute": "new"})")) == R"({"return": 1})");
 }
