@@ -1,32 +1,66 @@
 #!/bin/sh
 # `make run`: molt's main job, as far as it is built today.
 #
-# The machine, the QMP monitor and live update arrive with the issues that
-# build them (see the issue list); until then this shows the path every
-# live update starts on: a destination's `-incoming config:` string is
-# parsed, checked and explained by the code generated from
-# schema/migration.json, exactly as the VMM will read it.
+# molt starts as a future live-update destination would: its migration
+# parameters come from `-incoming config:` at start-up, before any backend
+# exists, and the memory backend reads them while it is created.  Then it
+# is driven over QMP with moltctl: queries, the run state and its events,
+# parameter changes and their checks.  The machine's vCPUs and devices,
+# and the live update itself, arrive with the next issues.
 set -eu
 build=${1:-build}
-kv="$build/cli/molt-keyval"
+molt="$build/vmm/molt"
+ctl="$build/cli/moltctl"
+dir=$(mktemp -d /tmp/molt-demo.XXXXXX)
+sock="$dir/qmp.sock"
+trap '"$ctl" -s "$sock" quit >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
 
-# Prints the command line (the STRING argument quoted), then runs it.
-show() {
-    printf "\n\$ molt-keyval %s %s '%s'\n" "$1" "$2" "$3"
-    "$kv" "$@" || true
-}
+step() { printf '\n\033[1m%s\033[0m\n' "$*"; }
+show() { printf '$ %s\n' "$*"; "$@" || true; }
 
-echo "molt: live-update parameters of a cpr-transfer destination, checked before start"
-show --type MigrationParameters 'mode=cpr-transfer,backend-transfer.0=virtio-net-tap,max-bandwidth=10G,downtime-limit=300'
-show --type MigrationParameters '{"mode": "cpr-exec", "cpr-exec-command": ["molt", "-incoming", "defer"]}'
+step "1. Start molt with migration parameters from early boot (-global, then -incoming config: wins)"
+set -- -S -d backends -qmp "unix:$sock,server=on,wait=off" \
+    -object memory-backend-memfd,id=ram0,size=256M -machine memory-backend=ram0 \
+    -global migration.downtime-limit=500 \
+    -incoming 'config:downtime-limit=100,max-bandwidth=10G,backend-transfer.0=virtio-net-tap'
+printf '$ molt %s\n' "$*"
+"$molt" "$@" &
+for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
+
+step "2. Ask it over QMP (moltctl types key=value arguments by introspection)"
+show "$ctl" -s "$sock" query-status
+printf '$ moltctl -s %s query-migrate-parameters | grep ...\n' "$sock"
+"$ctl" -s "$sock" query-migrate-parameters | grep -E '^(mode|downtime-limit|max-bandwidth|backend-transfer):'
+show "$ctl" -s "$sock" query-memdev
+
+step "3. Run state and events: cont, stop (a second client follows the events)"
+"$ctl" -s "$sock" events --count 2 --timeout 5 &
+events=$!
+sleep 0.2
+show "$ctl" -s "$sock" cont
+show "$ctl" -s "$sock" stop
+wait $events || true
+
+step "4. Change parameters; mistakes get QEMU's messages and change nothing"
+show "$ctl" -s "$sock" migrate-set-parameters mode=cpr-transfer downtime-limit=50
+show "$ctl" -s "$sock" migrate-set-parameters multifd-channels=0
+show "$ctl" -s "$sock" migrate-set-capabilities capabilities.0.capability=return-path capabilities.0.state=off capabilities.1.capability=switchover-ack capabilities.1.state=on
+"$ctl" -s "$sock" query-migrate-parameters | grep -E '^(mode|downtime-limit|multifd-channels|switchover-ack):'
+show "$ctl" -s "$sock" quit
+wait
+
+step "5. A bad -incoming config: ends molt before anything is created"
+show "$molt" -S -qmp "unix:$sock,server=on,wait=off" -incoming 'config:mode=live-update'
+show "$molt" -S -incoming config:downtime-limit=1 -incoming config:downtime-limit=2
+echo "files left behind: $(ls "$dir" | wc -l)"
+
+step "6. On a cpr-transfer destination the memory backend takes the adopt path (-precreate: set over QMP first)"
+"$molt" -precreate -S -d backends -qmp "unix:$sock,server=on,wait=off" -incoming defer \
+    -object memory-backend-memfd,id=ram0,size=256M -machine memory-backend=ram0 &
+for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
+show "$ctl" -s "$sock" query-memdev
+show "$ctl" -s "$sock" migrate-set-parameters mode=cpr-transfer
+show "$ctl" -s "$sock" precreate-exit
+wait || true
 echo
-echo "Mistakes are caught with QEMU's messages, before anything is created:"
-show --type MigrationParameters 'mode=cpr-transfer,multifd-channels=0'
-show --type MigrationParameters 'mode=live-update'
-show --type MigrationParameters 'cpu-throttle-initial=60,max-cpu-throttle=40'
-echo
-echo "And every parameter is documented from the schema:"
-printf '\n$ molt-keyval --type MigrationParameters help | head -8\n'
-"$kv" --type MigrationParameters help | head -8
-echo
-echo "(The VMM itself - boot, QMP, cpr-transfer - comes with the next issues; make run grows with it.)"
+echo "(Receiving the memfds over the cpr channel, the machine and the live update itself come with the next issues.)"
