@@ -99,7 +99,7 @@ void Server::on_session_ready(int fd, uint32_t events) {
     if (it == m_sessions.end()) return;
     Session& s = *it->second;
     bool alive = true;
-    if (events & EPOLLOUT) alive = s.flush();
+    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) alive = s.flush();
     if (alive && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !s.reading_paused()) {
         alive = s.on_readable();
     }

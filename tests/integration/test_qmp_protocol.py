@@ -403,3 +403,32 @@ def test_same_replies_as_qemu(tmpdir_short):
     for i, (a, b) in enumerate(zip(qemu, molt)):
         assert a == b, (i, a, b)
     assert len(qemu) == len(molt)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = open('/proc/%d/stat' % pid).read().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+def test_paused_client_hanging_up_is_dropped_without_spinning(start):
+    """A client paused for not reading, which then hangs up, is closed; the
+    loop does not spin on its hang-up."""
+    m = start('-S')
+    flood = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    flood.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    flood.connect(m.qmp_path)
+    flood.sendall(b'{"execute": "qmp_capabilities"}\n')
+    flood.settimeout(0.2)
+    req = b'{"execute": "query-qmp-schema"}\n' * 50
+    try:
+        for _ in range(200):
+            flood.send(req)
+    except (socket.timeout, OSError):
+        pass
+    flood.close()
+    time.sleep(0.3)
+    before = cpu_seconds(m.proc.pid)
+    time.sleep(1.0)
+    assert cpu_seconds(m.proc.pid) - before < 0.2
+    assert m.connect().ok('query-name') == {}
+    assert len(os.listdir('/proc/%d/fd' % m.proc.pid)) < 16
