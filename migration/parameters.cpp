@@ -50,69 +50,81 @@ Result<api::MigrationParameters> apply_property(const api::MigrationParameters& 
     return merge(base, *one);
 }
 
-bool cap(const api::MigrationParameters& p, MigrationCapability c) {
+// Which capabilities are on, indexed by MigrationCapability (one look at
+// the members through the JSON visitor, so new capabilities need nothing here).
+std::vector<bool> enabled_capabilities(const api::MigrationParameters& p) {
     Json tree = to_tree(p);
-    std::string_view name = to_string(c);
-    auto it = tree.value().FindMember(rapidjson::StringRef(name.data(), name.size()));
-    return it != tree.value().MemberEnd() && it->value.IsBool() && it->value.GetBool();
+    const EnumLookup& caps = enum_lookup(MigrationCapability{});
+    std::vector<bool> on(static_cast<size_t>(caps.count));
+    for (int i = 0; i < caps.count; ++i) {
+        std::string_view name = caps.name(i);
+        auto it = tree.value().FindMember(rapidjson::StringRef(name.data(), name.size()));
+        on[static_cast<size_t>(i)] =
+            it != tree.value().MemberEnd() && it->value.IsBool() && it->value.GetBool();
+    }
+    return on;
 }
 
+// QEMU's migrate_caps_check(), in its order: a rule fires when `cap` is on
+// and `other` is on (Conflict), off (Requires), or regardless (Refused:
+// what molt cannot do at all).
+struct CapabilityRule {
+    enum Kind { Conflict, Requires, Refused } kind;
+    MigrationCapability cap;
+    MigrationCapability other;
+    const char* message;
+};
+
+using C = MigrationCapability;
+constexpr CapabilityRule kCapabilityRules[] = {
+    {CapabilityRule::Refused, C::XColo, C::XColo,
+     "molt was built without COLO support; x-colo cannot be enabled"},
+    {CapabilityRule::Conflict, C::PostcopyRam, C::XIgnoreShared,
+     "Postcopy is not compatible with ignore-shared"},
+    {CapabilityRule::Conflict, C::PostcopyRam, C::Multifd,
+     "Postcopy is not yet compatible with multifd"},
+    {CapabilityRule::Requires, C::ZeroCopySend, C::Multifd,
+     "Zero copy only available for non-compressed non-TLS multifd migration"},
+    {CapabilityRule::Conflict, C::ZeroCopySend, C::Xbzrle,
+     "Zero copy only available for non-compressed non-TLS multifd migration"},
+    {CapabilityRule::Requires, C::PostcopyPreempt, C::PostcopyRam,
+     "Postcopy preempt requires postcopy-ram"},
+    {CapabilityRule::Requires, C::SwitchoverAck, C::ReturnPath,
+     "Capability 'switchover-ack' requires capability 'return-path'"},
+    {CapabilityRule::Conflict, C::DirtyLimit, C::AutoConverge,
+     "dirty-limit conflicts with auto-converge either of then available currently"},
+    {CapabilityRule::Refused, C::DirtyLimit, C::DirtyLimit,
+     "dirty-limit requires KVM with accelerator property 'dirty-ring-size' set"},
+    {CapabilityRule::Conflict, C::Multifd, C::Xbzrle, "Multifd is not compatible with xbzrle"},
+    {CapabilityRule::Conflict, C::MappedRam, C::Xbzrle,
+     "Mapped-ram migration is incompatible with xbzrle"},
+    {CapabilityRule::Conflict, C::MappedRam, C::PostcopyRam,
+     "Mapped-ram migration is incompatible with postcopy"},
+};
+
+// What a background snapshot cannot be combined with.
+constexpr MigrationCapability kNotWithBackgroundSnapshot[] = {
+    C::PostcopyRam, C::DirtyBitmaps, C::PostcopyBlocktime, C::LateBlockActivate, C::ReturnPath,
+    C::Multifd, C::PauseBeforeSwitchover, C::AutoConverge, C::ReleaseRam, C::RdmaPinAll,
+    C::Xbzrle, C::XColo, C::ValidateUuid, C::ZeroCopySend,
+};
+
 Result<void> check_capabilities(const api::MigrationParameters& p) {
-    auto on = [&](MigrationCapability c) { return cap(p, c); };
-    if (on(MigrationCapability::XColo)) {
-        return Error("molt was built without COLO support; x-colo cannot be enabled");
-    }
-    if (on(MigrationCapability::PostcopyRam)) {
-        if (on(MigrationCapability::XIgnoreShared)) {
-            return Error("Postcopy is not compatible with ignore-shared");
-        }
-        if (on(MigrationCapability::Multifd)) {
-            return Error("Postcopy is not yet compatible with multifd");
-        }
-    }
-    if (on(MigrationCapability::BackgroundSnapshot)) {
-        static constexpr MigrationCapability kIncompatible[] = {
-            MigrationCapability::PostcopyRam, MigrationCapability::DirtyBitmaps,
-            MigrationCapability::PostcopyBlocktime, MigrationCapability::LateBlockActivate,
-            MigrationCapability::ReturnPath, MigrationCapability::Multifd,
-            MigrationCapability::PauseBeforeSwitchover, MigrationCapability::AutoConverge,
-            MigrationCapability::ReleaseRam, MigrationCapability::RdmaPinAll,
-            MigrationCapability::Xbzrle, MigrationCapability::XColo,
-            MigrationCapability::ValidateUuid, MigrationCapability::ZeroCopySend,
-        };
-        for (MigrationCapability c : kIncompatible) {
+    std::vector<bool> on_bits = enabled_capabilities(p);
+    auto on = [&](MigrationCapability c) { return on_bits[static_cast<size_t>(c)]; };
+    if (on(C::BackgroundSnapshot)) {
+        for (MigrationCapability c : kNotWithBackgroundSnapshot) {
             if (on(c)) {
                 return Error("Background-snapshot is not compatible with " +
                              std::string(to_string(c)));
             }
         }
     }
-    if (on(MigrationCapability::ZeroCopySend) &&
-        (!on(MigrationCapability::Multifd) || on(MigrationCapability::Xbzrle))) {
-        return Error("Zero copy only available for non-compressed non-TLS multifd migration");
-    }
-    if (on(MigrationCapability::PostcopyPreempt) && !on(MigrationCapability::PostcopyRam)) {
-        return Error("Postcopy preempt requires postcopy-ram");
-    }
-    if (on(MigrationCapability::SwitchoverAck) && !on(MigrationCapability::ReturnPath)) {
-        return Error("Capability 'switchover-ack' requires capability 'return-path'");
-    }
-    if (on(MigrationCapability::DirtyLimit)) {
-        if (on(MigrationCapability::AutoConverge)) {
-            return Error("dirty-limit conflicts with auto-converge either of then available currently");
-        }
-        return Error("dirty-limit requires KVM with accelerator property 'dirty-ring-size' set");
-    }
-    if (on(MigrationCapability::Multifd) && on(MigrationCapability::Xbzrle)) {
-        return Error("Multifd is not compatible with xbzrle");
-    }
-    if (on(MigrationCapability::MappedRam)) {
-        if (on(MigrationCapability::Xbzrle)) {
-            return Error("Mapped-ram migration is incompatible with xbzrle");
-        }
-        if (on(MigrationCapability::PostcopyRam)) {
-            return Error("Mapped-ram migration is incompatible with postcopy");
-        }
+    for (const CapabilityRule& r : kCapabilityRules) {
+        if (!on(r.cap)) continue;
+        bool fires = r.kind == CapabilityRule::Refused ||
+                     (r.kind == CapabilityRule::Conflict) == on(r.other);
+        if (fires) return Error(r.message);
     }
     return ok();
 }
@@ -180,12 +192,11 @@ Result<void> ParameterStore::set_capabilities(
 
 std::vector<api::MigrationCapabilityStatus> ParameterStore::capabilities() const {
     std::vector<api::MigrationCapabilityStatus> out;
-    const EnumLookup& caps = enum_lookup(MigrationCapability{});
-    for (int i = 0; i < caps.count; ++i) {
-        auto c = static_cast<MigrationCapability>(i);
+    std::vector<bool> on = enabled_capabilities(m_params);
+    for (size_t i = 0; i < on.size(); ++i) {
         api::MigrationCapabilityStatus s{};
-        s.capability = c;
-        s.state = cap(m_params, c);
+        s.capability = static_cast<MigrationCapability>(i);
+        s.state = on[i];
         out.push_back(s);
     }
     return out;

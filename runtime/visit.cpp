@@ -103,21 +103,27 @@ Error Input::missing(std::string_view name) {
     return m_path.missing();
 }
 
-Result<void> Input::member_features(unsigned special) {
+Result<void> compat_input_ok(unsigned special, const CompatPolicy& policy, std::string_view what,
+                             ErrorClass cls) {
     struct Rule {
         unsigned bit;
-        CompatInput policy;
+        CompatInput input;
         const char* adjective;
     };
-    const Rule rules[] = {{kFeatureDeprecated, m_policy.deprecated_input, "Deprecated"},
-                          {kFeatureUnstable, m_policy.unstable_input, "Unstable"}};
+    const Rule rules[] = {{kFeatureDeprecated, policy.deprecated_input, "Deprecated"},
+                          {kFeatureUnstable, policy.unstable_input, "Unstable"}};
     for (const auto& r : rules) {
-        if (!(special & r.bit) || r.policy == CompatInput::Accept) continue;
-        if (r.policy == CompatInput::Crash) std::abort();
-        return Error(std::string(r.adjective) + " parameter " + m_path.str() +
-                     " disabled by policy");
+        if (!(special & r.bit) || r.input == CompatInput::Accept) continue;
+        if (r.input == CompatInput::Crash) std::abort();
+        return Error(std::string(r.adjective) + " " + std::string(what) + " disabled by policy",
+                     cls);
     }
     return ok();
+}
+
+Result<void> Input::member_features(unsigned special) {
+    if (!special) return ok();
+    return compat_input_ok(special, m_policy, "parameter " + m_path.str());
 }
 
 JsonKind Input::kind(const JsonValue& v) const {

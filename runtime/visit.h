@@ -41,6 +41,13 @@ struct CompatPolicy {
     CompatOutput unstable_output = CompatOutput::Accept;
 };
 
+// QEMU's compat_policy_input_ok(): refuses an input whose special
+// features (kFeatureDeprecated, kFeatureUnstable) the policy rejects, with
+// "Deprecated|Unstable WHAT disabled by policy" (WHAT: "parameter a.b",
+// "command foo"); aborts the process for 'crash'.
+Result<void> compat_input_ok(unsigned special, const CompatPolicy& policy, std::string_view what,
+                             ErrorClass cls = ErrorClass::GenericError);
+
 // The location of the value being visited, for error messages.
 class VisitPath {
 public:

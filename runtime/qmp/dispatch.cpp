@@ -3,10 +3,7 @@
 // OOB permission and phase, then the arguments (by the marshaller).
 #include "runtime/qmp/dispatch.h"
 
-#include <cstdlib>
 #include <utility>
-
-#include "runtime/enum_lookup.h"
 
 namespace molt::qmp {
 
@@ -58,25 +55,6 @@ Result<Request> check_request(const JsonValue& req, bool allow_oob) {
     return r;
 }
 
-// A command with feature 'deprecated' or 'unstable' under -compat
-// ...-input=reject|crash (QEMU's compat_policy_input_ok()).
-Result<void> check_features(const CommandDef& def, const CompatPolicy& policy) {
-    struct Rule {
-        unsigned bit;
-        CompatInput input;
-        const char* adjective;
-    };
-    const Rule rules[] = {{kFeatureDeprecated, policy.deprecated_input, "Deprecated"},
-                          {kFeatureUnstable, policy.unstable_input, "Unstable"}};
-    for (const Rule& r : rules) {
-        if (!(def.special & r.bit) || r.input == CompatInput::Accept) continue;
-        if (r.input == CompatInput::Crash) std::abort();
-        return Error(std::string(r.adjective) + " command " + std::string(def.name) +
-                     " disabled by policy", ErrorClass::CommandNotFound);
-    }
-    return ok();
-}
-
 void write_error(JsonWriter& w, const Error& e) {
     w.key("error");
     w.begin_object();
@@ -108,7 +86,8 @@ Result<void> Dispatcher::run(SessionState& session, const JsonValue& req, JsonWr
         return Error("The command " + std::string(r.command) + " has not been found",
                      ErrorClass::CommandNotFound);
     }
-    MOLT_TRY(check_features(*def, m_policy));
+    MOLT_TRY(compat_input_ok(def->special, m_policy, "command " + std::string(r.command),
+                             ErrorClass::CommandNotFound));
     if (r.oob && !(def->flags & kAllowOob)) {
         return Error("The command " + std::string(r.command) + " does not support OOB");
     }
