@@ -61,6 +61,9 @@ std::string greeting() {
            "\"}, \"capabilities\": [\"oob\"]}";
 }
 
+// SIGINT, SIGTERM and SIGHUP arrive on a signalfd in the event loop: the
+// guest gets SHUTDOWN (host-signal) and molt exits cleanly.  Blocked from
+// the start, so that no signal can end molt without removing its files.
 Result<UniqueFd> block_signals() {
     sigset_t set;
     sigemptyset(&set);
@@ -72,17 +75,40 @@ Result<UniqueFd> block_signals() {
     return fd;
 }
 
+Result<void> watch_signals(EventLoop& loop, int signals, Vmm& vmm) {
+    return loop.add(signals, EPOLLIN, [signals, &vmm](uint32_t) {
+        signalfd_siginfo si{};
+        while (read(signals, &si, sizeof(si)) == sizeof(si)) {
+            std::fprintf(stderr, "molt: terminating on signal %u from pid %u\n", si.ssi_signo,
+                         si.ssi_pid);
+            vmm.run_state->shutdown(api::ShutdownCause::HostSignal);
+            vmm.quit = true;
+        }
+    });
+}
+
+void apply_name(const cli::CommandLine& cl, Vmm& vmm) {
+    if (!cl.name) return;
+    vmm.name = cl.name->guest;
+    if (cl.name->process) prctl(PR_SET_NAME, cl.name->process->c_str(), 0, 0, 0);
+}
+
+// Runs the loop while `more` holds and nobody asked to quit.
+template <class Pred>
+Result<void> serve_while(EventLoop& loop, const Vmm& vmm, Pred more) {
+    while (!vmm.quit && more()) MOLT_TRY(loop.run_once(-1));
+    return ok();
+}
+
 Result<void> run(const cli::CommandLine& cl) {
+    UniqueFd signals = MOLT_TRY(block_signals());
     MOLT_TRY(check_supported(cl));
     migration::ParameterStore params = MOLT_TRY(build_parameters(cl));
     Daemon daemon = MOLT_TRY(Daemon::start(cl.daemonize));
     PidFile pidfile = MOLT_TRY(PidFile::create(cl.pidfile));
 
     Vmm vmm(std::move(params));
-    if (cl.name) {
-        vmm.name = cl.name->guest;
-        if (cl.name->process) prctl(PR_SET_NAME, cl.name->process->c_str(), 0, 0, 0);
-    }
+    apply_name(cl, vmm);
     vmm.incoming_defer = cl.incoming_defer;
     schema::register_commands(vmm.commands);
     vmm.commands.add({"query-qmp-schema", marshal_query_qmp_schema, qmp::kAllowPreconfig, 0});
@@ -103,23 +129,14 @@ Result<void> run(const cli::CommandLine& cl) {
     vmm.run_state = std::make_unique<RunStateMachine>(
         server, cl.incoming_pending() ? api::RunState::Inmigrate : api::RunState::Prelaunch,
         !cl.start_paused);
+    MOLT_TRY(watch_signals(loop, signals.get(), vmm));
     MOLT_TRY(start_monitors(cl, server));
-
-    UniqueFd signals = MOLT_TRY(block_signals());
-    MOLT_TRY(loop.add(signals.get(), EPOLLIN, [&](uint32_t) {
-        signalfd_siginfo si{};
-        while (read(signals.get(), &si, sizeof(si)) == sizeof(si)) {
-            std::fprintf(stderr, "molt: terminating on signal %u from pid %u\n", si.ssi_signo,
-                         si.ssi_pid);
-            vmm.run_state->shutdown(api::ShutdownCause::HostSignal);
-            vmm.quit = true;
-        }
-    }));
+    MOLT_TRY(serve_while(loop, vmm, [&] { return server.waiting(); }));   // wait=on
 
     if (cl.precreate) {
         dispatcher.set_precreate(true);
         daemon.ready();
-        while (dispatcher.precreate() && !vmm.quit) MOLT_TRY(loop.run_once(-1));
+        MOLT_TRY(serve_while(loop, vmm, [&] { return dispatcher.precreate(); }));
     }
     if (!vmm.quit) {
         migration::EarlyMigration early{vmm.params, cl.incoming_pending()};
@@ -128,7 +145,7 @@ Result<void> run(const cli::CommandLine& cl) {
         announce_incoming(cl);
         daemon.ready();
     }
-    while (!vmm.quit) MOLT_TRY(loop.run_once(-1));
+    MOLT_TRY(serve_while(loop, vmm, [] { return true; }));
     server.flush_all(1000);
     return ok();
 }

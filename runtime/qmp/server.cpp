@@ -46,16 +46,15 @@ Result<void> Server::listen_tcp(const std::string& host, const std::string& port
 
 Result<void> Server::add_listener(UniqueFd fd, std::string unix_path, bool wait) {
     int lfd = fd.get();
-    m_listeners.push_back({std::move(fd), std::move(unix_path)});
-    MOLT_TRY(m_loop.add(lfd, EPOLLIN, [this, lfd](uint32_t) { on_accept(lfd); }));
-    if (wait) {
-        pollfd p{lfd, POLLIN, 0};
-        while (poll(&p, 1, -1) < 0) {
-            if (errno != EINTR) return Error::from_errno(errno, "poll");
-        }
-        on_accept(lfd);
+    m_listeners.push_back({std::move(fd), std::move(unix_path), wait, 0});
+    return m_loop.add(lfd, EPOLLIN, [this, lfd](uint32_t) { on_accept(lfd); });
+}
+
+bool Server::waiting() const {
+    for (const auto& l : m_listeners) {
+        if (l.wait && l.accepted == 0) return true;
     }
-    return ok();
+    return false;
 }
 
 Result<void> Server::attach_stdio() {
@@ -73,7 +72,11 @@ void Server::on_accept(int listen_fd) {
     for (int i = 0; i < 16; ++i) {
         Result<UniqueFd> fd = accept_connection(listen_fd);
         if (!fd || !*fd) return;
-        (void)add_session(std::move(*fd), UniqueFd());
+        if (add_session(std::move(*fd), UniqueFd())) {
+            for (auto& l : m_listeners) {
+                if (l.fd.get() == listen_fd) ++l.accepted;
+            }
+        }
     }
 }
 

@@ -48,8 +48,9 @@ public:
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
 
-    // Listens; wait=true blocks until the first client connects (QEMU's
-    // server=on,wait=on), which then becomes a session.
+    // Listens.  wait=true (QEMU's server=on,wait=on) marks the listener as
+    // one start-up waits for: waiting() stays true until it has accepted
+    // its first client; the caller runs the event loop meanwhile.
     Result<void> listen_unix(const std::string& path, bool wait);
     Result<void> listen_tcp(const std::string& host, const std::string& port, bool wait);
     // Serves one session on stdin/stdout (-qmp stdio).
@@ -65,6 +66,7 @@ public:
     void flush_all(int timeout_ms);
 
     size_t session_count() const { return m_sessions.size(); }
+    bool waiting() const;
     // The TCP port of the last TCP listener (useful with port 0).
     int last_tcp_port() const { return m_last_tcp_port; }
 
@@ -72,6 +74,8 @@ private:
     struct Listener {
         UniqueFd fd;
         std::string unix_path;  // removed on destruction
+        bool wait = false;
+        size_t accepted = 0;
     };
     Result<void> add_listener(UniqueFd fd, std::string unix_path, bool wait);
     void on_accept(int listen_fd);

@@ -403,6 +403,20 @@ def test_wait_on_blocks_until_a_client_connects(tmpdir_short):
             p.wait()
 
 
+def test_signal_while_waiting_for_the_first_client(tmpdir_short):
+    sock = os.path.join(tmpdir_short, 'q.sock')
+    p = subprocess.Popen([MOLT, '-S', '-qmp', 'unix:%s,server=on' % sock],
+                         stderr=subprocess.PIPE, text=True)
+    for _ in range(500):
+        if os.path.exists(sock):
+            break
+        time.sleep(0.01)
+    p.terminate()
+    assert p.wait(10) == 0
+    assert 'terminating on signal 15' in p.stderr.read()
+    assert not os.path.exists(sock)
+
+
 def test_help_and_version():
     r = run_molt('-version')
     assert r.returncode == 0 and r.stdout.startswith('molt version ')
