@@ -4,7 +4,10 @@
 - bench/codegen_bench.py: generator wall time on the synthetic large
   schema, side by side with its parse-only time;
 - BUILD/bench/keyval-bench: a 10-member MigrationParameters from keyval
-  and from the equivalent JSON, ns per operation, and their ratio.
+  and from the equivalent JSON, ns per operation, and their ratio;
+- bench/qmp_bench.py: QMP round trips/s (query-status,
+  query-migrate-parameters) and start-up to QMP-ready, BUILD/vmm/molt
+  side by side with qemu-system-x86_64 (molt alone if QEMU is missing).
 
 Usage: run.py [BUILD]
 """
@@ -33,6 +36,11 @@ def main() -> int:
           % (ns['keyval-parse-visit-validate']
              / ns['json-parse-visit-validate'],
              ns['keyval-parse-only'] / ns['json-parse-only']))
+    print('\n== QMP round trips and start-up, molt vs QEMU '
+          '(bench/qmp_bench.py) ==', flush=True)
+    subprocess.run([sys.executable, os.path.join(here, 'qmp_bench.py'),
+                    '--molt', os.path.join(build, 'vmm', 'molt')],
+                   check=True)
     return 0
 
 
