@@ -110,17 +110,28 @@ void Server::on_session_ready(int fd, uint32_t events) {
         close_session(fd);
         return;
     }
-    // Back-pressure: stop reading a client that does not read its replies.
-    bool backlog = s.pending_output() > 0;
+    arm(fd, s);
+}
+
+// Sets the session's epoll interest from its state, with a system call
+// only when it changes: read unless paused for back-pressure (a client
+// that does not read its replies is not read either), write while output
+// waits.
+void Server::arm(int fd, Session& s) {
     s.set_reading_paused(s.pending_output() > m_limits.pause_reading_above);
-    uint32_t in_events = s.reading_paused() ? 0u : uint32_t{EPOLLIN};
+    uint32_t in = s.reading_paused() ? 0u : uint32_t{EPOLLIN};
+    uint32_t out = s.pending_output() > 0 ? uint32_t{EPOLLOUT} : 0u;
     if (s.same_fd()) {
-        (void)m_loop.modify(fd, in_events | (backlog ? uint32_t{EPOLLOUT} : 0u));
-    } else {
-        (void)m_loop.modify(fd, in_events);
-        if (m_loop.watching(s.out_fd())) {
-            (void)m_loop.modify(s.out_fd(), backlog ? uint32_t{EPOLLOUT} : 0u);
-        }
+        in |= out;
+        out = 0;
+    }
+    if (in != s.armed_in) {
+        (void)m_loop.modify(fd, in);
+        s.armed_in = in;
+    }
+    if (!s.same_fd() && out != s.armed_out && m_loop.watching(s.out_fd())) {
+        (void)m_loop.modify(s.out_fd(), out);
+        s.armed_out = out;
     }
 }
 
@@ -151,11 +162,7 @@ void Server::emit(std::string_view event, std::string_view data_json) {
         if (!s->state().negotiated) continue;
         s->send_line(line);
         (void)s->flush();
-        if (s->pending_output() > 0 || s->overflowed()) {
-            int wfd = s->same_fd() ? fd : s->out_fd();
-            uint32_t in = s->same_fd() && !s->reading_paused() ? uint32_t{EPOLLIN} : 0u;
-            if (m_loop.watching(wfd)) (void)m_loop.modify(wfd, in | EPOLLOUT);
-        }
+        arm(fd, *s);
     }
 }
 

@@ -81,6 +81,7 @@ private:
     void on_accept(int listen_fd);
     Result<void> add_session(UniqueFd in, UniqueFd out);
     void on_session_ready(int fd, uint32_t events);
+    void arm(int fd, Session& s);
     void close_session(int fd);
 
     EventLoop& m_loop;

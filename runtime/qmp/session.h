@@ -38,6 +38,10 @@ public:
     void set_reading_paused(bool paused) { m_reading_paused = paused; }
     bool overflowed() const;
 
+    // The epoll interest currently set (kept by the Server).
+    uint32_t armed_in = 0x001;   // EPOLLIN
+    uint32_t armed_out = 0;
+
 private:
     int write_fd() const { return same_fd() ? m_in.get() : m_out.get(); }
 
