@@ -21,6 +21,7 @@
 #include "runtime/event_loop.h"
 #include "runtime/qmp/server.h"
 #include "vmm/context.h"
+#include "vmm/machine_control.h"
 #include "vmm/startup.h"
 
 namespace molt::vmm {
@@ -107,6 +108,9 @@ Result<void> run(const cli::CommandLine& cl) {
     Daemon daemon = MOLT_TRY(Daemon::start(cl.daemonize));
     PidFile pidfile = MOLT_TRY(PidFile::create(cl.pidfile));
 
+    // The loop outlives the VMM: the vCPU thread, joined when the machine
+    // goes, wakes it.
+    EventLoop loop = MOLT_TRY(EventLoop::create());
     Vmm vmm(std::move(params));
     apply_name(cl, vmm);
     vmm.incoming_defer = cl.incoming_defer;
@@ -123,7 +127,6 @@ Result<void> run(const cli::CommandLine& cl) {
         return r;
     }, policy);
     vmm.dispatcher = &dispatcher;
-    EventLoop loop = MOLT_TRY(EventLoop::create());
     qmp::Server server(loop, dispatcher, greeting(), policy);
     vmm.events = &server;
     vmm.run_state = std::make_unique<RunStateMachine>(
@@ -141,12 +144,19 @@ Result<void> run(const cli::CommandLine& cl) {
     if (!vmm.quit) {
         migration::EarlyMigration early{vmm.params, cl.incoming_pending()};
         MOLT_TRY(create_backends(cl, early, vmm.memory));
+        vmm.machine = MOLT_TRY(create_machine(cl, vmm.memory, [&loop] { loop.wake(); }));
+        vmm.vcpu_control = std::make_unique<MachineControl>(*vmm.machine);
+        vmm.run_state->set_vcpus(vmm.vcpu_control.get());
         if (!cl.incoming_pending() && !cl.start_paused) MOLT_TRY(vmm.run_state->cont());
         announce_incoming(cl);
         daemon.ready();
     }
-    MOLT_TRY(serve_while(loop, vmm, [] { return true; }));
+    MOLT_TRY(serve_while(loop, vmm, [&] {
+        if (vmm.machine) check_machine(*vmm.machine, *vmm.run_state);
+        return true;
+    }));
     server.flush_all(1000);
+    if (vmm.machine) vmm.machine->pause();
     return ok();
 }
 

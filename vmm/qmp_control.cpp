@@ -95,8 +95,7 @@ Result<void> qmp_stop(Context& ctx) {
 Result<void> qmp_cont(Context& ctx) { return ctx.vmm.run_state->cont(); }
 
 Result<void> qmp_system_reset(Context& ctx) {
-    ctx.vmm.run_state->reset(ShutdownCause::HostQmpSystemReset);
-    return ok();
+    return ctx.vmm.run_state->reset(ShutdownCause::HostQmpSystemReset);
 }
 
 Result<std::vector<Memdev>> qmp_query_memdev(Context& ctx) {

@@ -16,6 +16,7 @@ void RunStateMachine::stop() {
         return;
     }
     if (m_state != RunState::Running) return;
+    if (m_vcpus) m_vcpus->pause();
     set(RunState::Paused);
     api::emit_stop(m_events);
 }
@@ -35,19 +36,32 @@ Result<void> RunStateMachine::cont() {
     case RunState::Suspended:
         return ok();
     default:
+        if (m_vcpus) m_vcpus->resume();
         set(RunState::Running);
         api::emit_resume(m_events);
         return ok();
     }
 }
 
-void RunStateMachine::reset(api::ShutdownCause cause) {
+Result<void> RunStateMachine::reset(api::ShutdownCause cause) {
+    if (m_vcpus) {
+        MOLT_TRY(m_vcpus->reset());
+        if (m_state == RunState::Running) m_vcpus->resume();
+    }
     bool guest = cause == api::ShutdownCause::GuestReset;
     api::emit_reset(m_events, guest, cause);
     if (m_state == RunState::InternalError || m_state == RunState::Shutdown ||
         m_state == RunState::GuestPanicked) {
         set(RunState::Prelaunch);
     }
+    return ok();
+}
+
+void RunStateMachine::internal_error() {
+    if (m_vcpus) m_vcpus->pause();
+    bool was_running = m_state == RunState::Running;
+    set(RunState::InternalError);
+    if (was_running) api::emit_stop(m_events);
 }
 
 void RunStateMachine::shutdown(api::ShutdownCause cause) {

@@ -1,9 +1,8 @@
 // The VM's run state (RunState) and its transitions, with QEMU's rules
 // and events: stop/cont/system_reset/quit from QMP, SHUTDOWN on a signal.
 //
-// There are no vCPUs yet (the machine arrives with a later issue); the
-// state machine is what query-status reports and what they will follow.
-// Main thread only.
+// Transitions pause and resume the machine's vCPUs (VcpuControl) before
+// the event goes out.  Main thread only.
 #pragma once
 
 #include "qapi-types-run-state.h"
@@ -12,10 +11,21 @@
 
 namespace molt::vmm {
 
+// What the run state drives: the machine's vCPUs (absent until a machine
+// exists).  Implemented over hw::Machine in vmm/.
+class VcpuControl {
+public:
+    virtual ~VcpuControl() = default;
+    virtual void pause() = 0;
+    virtual void resume() = 0;
+    virtual Result<void> reset() = 0;
+};
+
 class RunStateMachine {
 public:
     RunStateMachine(EventSink& events, api::RunState initial, bool autostart);
 
+    void set_vcpus(VcpuControl* vcpus) { m_vcpus = vcpus; }
     api::RunState state() const { return m_state; }
     bool running() const { return m_state == api::RunState::Running; }
 
@@ -26,14 +36,17 @@ public:
     // the guest once it has arrived.
     Result<void> cont();
     // QMP system_reset / a guest reset: RESET.
-    void reset(api::ShutdownCause cause);
+    Result<void> reset(api::ShutdownCause cause);
     // quit or a signal: SHUTDOWN; the caller then exits.
     void shutdown(api::ShutdownCause cause);
+    // A vCPU hit an error it cannot go on from: internal-error (STOP).
+    void internal_error();
 
 private:
     void set(api::RunState next) { m_state = next; }
 
     EventSink& m_events;
+    VcpuControl* m_vcpus = nullptr;
     api::RunState m_state;
     bool m_autostart;
 };

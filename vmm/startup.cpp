@@ -31,13 +31,15 @@ Result<void> check_supported(const cli::CommandLine& cl) {
         return Error(cl.initrd ? "-initrd only allowed with -kernel option"
                                : "-append only allowed with -kernel option");
     }
-    if (cl.kernel) return not_yet("-kernel " + *cl.kernel, "booting a guest kernel");
+    if (cl.initrd) return not_yet("-initrd", "booting a Linux kernel");
+    if (cl.append) return not_yet("-append", "booting a Linux kernel");
     for (const auto& n : cl.netdevs) return not_yet("-netdev " + n.id, "the TAP network backend");
     for (const auto& d : cl.devices) {
         return not_yet("-device " + std::string(to_string(d.driver)), "virtio-net");
     }
+    if (cl.serials.size() > 1) return Error("-serial " + cl.serials[1].text + ": only one serial port (COM1) exists");
     for (const auto& s : cl.serials) {
-        if (s.kind != K::Null && s.kind != K::None) return not_yet("-serial " + s.text, "the serial port");
+        if (s.kind == K::Unix || s.kind == K::Tcp) return not_yet("-serial " + s.text, "a socket serial backend");
     }
     if (cl.machine.dumpdtb) return not_yet("-machine dumpdtb", "the device tree");
     if (cl.accel && cl.accel->accel == api::AccelType::Kvm) {
@@ -46,6 +48,7 @@ Result<void> check_supported(const cli::CommandLine& cl) {
             return Error::from_errno(errno, "-accel kvm: Could not access KVM kernel module");
         }
         close(fd);
+        return not_yet("-accel kvm", "the kvm accelerator");
     }
     if (cl.smp.cpus && cl.smp.maxcpus && *cl.smp.maxcpus < *cl.smp.cpus) {
         return Error("-smp: Invalid CPU topology: maxcpus must be equal to or greater than smp");
@@ -181,6 +184,44 @@ Result<void> create_backends(const cli::CommandLine& cl, const migration::EarlyM
     Result<void> r = add(ram);
     if (!r) return Error(r.error()).with_context("-m");
     return ok();
+}
+
+namespace {
+
+// The serial port's output: -serial stdio|file:PATH|null|none (default:
+// stdio with -nographic, else none).
+Result<UniqueFd> serial_output(const cli::CommandLine& cl) {
+    using K = cli::CharSpec::Kind;
+    K kind = cl.serials.empty() ? (cl.nographic ? K::Stdio : K::None) : cl.serials[0].kind;
+    if (kind == K::Stdio) {
+        UniqueFd fd(fcntl(1, F_DUPFD_CLOEXEC, 3));
+        if (!fd) return Error::from_errno(errno, "-serial stdio");
+        return fd;
+    }
+    if (kind == K::File) {
+        const std::string& path = cl.serials[0].path;
+        UniqueFd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+        if (!fd) return Error::from_errno(errno, "-serial file:" + path + ": Could not open '" + path + "'");
+        return fd;
+    }
+    return UniqueFd();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<hw::Machine>> create_machine(
+    const cli::CommandLine& cl, const std::vector<std::unique_ptr<hw::MemoryBackend>>& memory,
+    std::function<void()> notify) {
+    std::string ram_id = cl.machine.memory_backend.value_or("molt.ram");
+    const hw::MemoryBackend* ram = nullptr;
+    for (const auto& m : memory) {
+        if (m->id() == ram_id) ram = m.get();
+    }
+    MOLT_ASSERT(ram != nullptr);
+    hw::MachineSetup setup;
+    setup.kernel = cl.kernel;
+    setup.serial_out = MOLT_TRY(serial_output(cl));
+    return hw::Machine::create(std::move(setup), ram->host_view(), std::move(notify));
 }
 
 void announce_incoming(const cli::CommandLine& cl) {

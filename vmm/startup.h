@@ -4,12 +4,14 @@
 // backends.  Each returns an Error with the option it is about.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "cli/command_line.h"
+#include "hw/machine.h"
 #include "hw/memory/memory_backend.h"
 #include "migration/early.h"
 #include "runtime/qmp/server.h"
@@ -56,6 +58,13 @@ Result<void> start_monitors(const cli::CommandLine& cl, qmp::Server& server);
 // -machine memory-backend names one of them.
 Result<void> create_backends(const cli::CommandLine& cl, const migration::EarlyMigration& early,
                              std::vector<std::unique_ptr<hw::MemoryBackend>>& out);
+
+// The machine on the guest RAM backend (-machine memory-backend=ID or
+// molt.ram), with the serial port's backend and the -kernel image.
+// notify is called on the vCPU thread to wake the main loop.
+Result<std::unique_ptr<hw::Machine>> create_machine(
+    const cli::CommandLine& cl, const std::vector<std::unique_ptr<hw::MemoryBackend>>& memory,
+    std::function<void()> notify);
 
 // A notice for -incoming channels, which this build cannot serve yet.
 void announce_incoming(const cli::CommandLine& cl);

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "hw/machine.h"
 #include "hw/memory/memory_backend.h"
 #include "migration/parameters.h"
 #include "runtime/command_table.h"
@@ -32,6 +33,8 @@ struct Vmm {
     std::unique_ptr<RunStateMachine> run_state;
     std::map<std::string, UniqueFd> named_fds;   // getfd / closefd
     std::vector<std::unique_ptr<hw::MemoryBackend>> memory;
+    std::unique_ptr<hw::Machine> machine;
+    std::unique_ptr<VcpuControl> vcpu_control;
     qmp::CommandTable commands;
     qmp::Dispatcher* dispatcher = nullptr;       // for the precreate phase
     EventSink* events = nullptr;

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <memory>
+#include <span>
 #include <string>
 
 #include "migration/early.h"
@@ -36,6 +37,11 @@ public:
     bool shared() const { return m_share; }
     int fd() const { return m_fd.get(); }   // -1 for private anonymous memory
     Origin origin() const { return m_origin; }
+    // The host mapping, for GuestMemory and the accelerators that map it
+    // into the guest; nobody else keeps pointers into it.
+    std::span<uint8_t> host_view() const {
+        return {static_cast<uint8_t*>(m_host), static_cast<size_t>(m_size)};
+    }
     // One line: "memory-backend-memfd 'ram0': new memfd, 64 MiB, shared".
     std::string describe() const;
     api::Memdev info() const;

@@ -1,0 +1,62 @@
+// The tcg accelerator: one vCPU on Unicorn 2 (hw/accel/tcg).
+//
+// Guest RAM is the memory backend's mapping, given to Unicorn with
+// uc_mem_map_ptr (no copy).  IN/OUT instructions go to the port-I/O bus
+// through UC_HOOK_INSN hooks.  The guest starts in 64-bit mode (Unicorn's
+// UC_MODE_64 starts with long mode on and paging off; Debian's Unicorn
+// 2.0.1 maps VA == PA anyway, so guests are identity-mapped).  Pausing is
+// safe only at a block boundary (../shared/reference/accel.md B.5): another
+// thread sets a flag, a UC_HOOK_BLOCK hook calls uc_emu_stop.  Host writes
+// to guest code must be followed by invalidate().  One vCPU, one thread:
+// run() is called on the vCPU thread only; request_pause() from any.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "hw/bus.h"
+#include "hw/memory/guest_memory.h"
+#include "runtime/result.h"
+
+struct uc_struct;
+
+namespace molt::hw {
+
+class TcgVcpu {
+public:
+    enum class Exit { Halted, Paused };
+
+    static Result<std::unique_ptr<TcgVcpu>> create(const GuestMemory& ram, const Bus& pio);
+    ~TcgVcpu();
+    TcgVcpu(const TcgVcpu&) = delete;
+    TcgVcpu& operator=(const TcgVcpu&) = delete;
+
+    // The boot state: 64-bit mode, RIP = entry, RSP = 0, RFLAGS = 2.
+    Result<void> set_boot_state(uint64_t entry);
+    uint64_t rip() const;
+
+    // Runs guest code until HLT or a pause request.  A guest fault (an
+    // invalid instruction, an access outside RAM and devices) is an Error
+    // naming the address.
+    Result<Exit> run();
+    void request_pause() { m_pause.store(true, std::memory_order_release); }
+    void clear_pause() { m_pause.store(false, std::memory_order_release); }
+    // Translated code for [begin, end) is stale (the host wrote there).
+    void invalidate(uint64_t begin, uint64_t end);
+
+private:
+    TcgVcpu(uc_struct* uc, const Bus& pio) : m_uc(uc), m_pio(pio) {}
+    Result<void> add_hooks();
+    static void on_block(uc_struct* uc, uint64_t address, uint32_t size, void* self);
+    static uint32_t on_in(uc_struct* uc, uint32_t port, int size, void* self);
+    static void on_out(uc_struct* uc, uint32_t port, int size, uint32_t value, void* self);
+
+    uc_struct* m_uc;
+    const Bus& m_pio;
+    std::atomic<bool> m_pause{false};
+    bool m_stopped_by_us = false;   // vCPU thread only
+};
+
+}  // namespace molt::hw

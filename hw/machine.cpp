@@ -1,0 +1,63 @@
+// Machine; see machine.h.  The wiring: RAM at guest-physical 0, COM1 on
+// the port bus, the vCPU.
+#include "hw/machine.h"
+
+#include "hw/boot/elf_loader.h"
+
+namespace molt::hw {
+
+Machine::Machine(MachineSetup setup, std::span<uint8_t> ram)
+    : m_setup(std::move(setup)), m_ram(ram), m_serial(std::move(m_setup.serial_out)) {}
+
+Machine::~Machine() {
+    m_thread.reset();   // joins before the vCPU and the devices go
+}
+
+Result<std::unique_ptr<Machine>> Machine::create(MachineSetup setup, std::span<uint8_t> ram,
+                                                 std::function<void()> notify) {
+    std::unique_ptr<Machine> m(new Machine(std::move(setup), ram));
+    MOLT_TRY(m->m_pio.insert(Serial16550::kCom1Base, Serial16550::kRegisterCount, &m->m_serial));
+    if (!m->m_setup.kernel) return m;
+    m->m_vcpu = MOLT_TRY(TcgVcpu::create(m->m_ram, m->m_pio));
+    Result<void> r = m->load_guest();
+    if (!r) return Error(r.error()).with_context("-kernel");
+    m->m_thread = std::make_unique<VcpuThread>(*m->m_vcpu, std::move(notify));
+    return m;
+}
+
+Result<void> Machine::load_guest() {
+    LoadedImage img = MOLT_TRY(load_elf(*m_setup.kernel, m_ram));
+    m_vcpu->invalidate(img.low, img.high);
+    return m_vcpu->set_boot_state(img.entry);
+}
+
+void Machine::resume() {
+    if (m_thread) m_thread->resume();
+}
+
+void Machine::pause() {
+    if (m_thread) m_thread->pause();
+}
+
+Result<void> Machine::reset() {
+    m_serial.reset();
+    if (!m_thread) return ok();
+    m_thread->rearm();
+    m_failure_reported = false;
+    // RAM keeps its contents across a reset, as on real hardware; the
+    // image is reloaded so that the guest starts from its initial data.
+    return load_guest();
+}
+
+std::optional<Error> Machine::take_failure() {
+    if (!m_thread || m_failure_reported) return std::nullopt;
+    std::optional<Error> f = m_thread->failure();
+    if (f) m_failure_reported = true;
+    return f;
+}
+
+VcpuThread::State Machine::vcpu_state() const {
+    return m_thread ? m_thread->state() : VcpuThread::State::Halted;
+}
+
+}  // namespace molt::hw

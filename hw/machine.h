@@ -1,0 +1,62 @@
+// The machine (hw/machine): guest RAM, the buses, the devices and the
+// vCPU, wired in one place (STYLE.md 1).
+//
+// Today: one vCPU on the tcg accelerator, a 16550 UART at COM1, and guest
+// RAM from a memory backend; a guest is an ELF test image (-kernel).
+// Without -kernel there is no guest code and the vCPU stays halted, as
+// QEMU without a boot device.  Lock order: machine, then device.  Main
+// thread, except notify (vCPU thread).
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "hw/accel/tcg/tcg_vcpu.h"
+#include "hw/bus.h"
+#include "hw/memory/guest_memory.h"
+#include "hw/serial/serial.h"
+#include "hw/vcpu_thread.h"
+
+namespace molt::hw {
+
+struct MachineSetup {
+    std::optional<std::string> kernel;   // an ELF test guest
+    UniqueFd serial_out;                 // empty: serial output dropped
+};
+
+class Machine {
+public:
+    // ram must outlive the machine.  notify is called on the vCPU thread
+    // when the vCPU halts or faults; it must only wake the main loop.
+    static Result<std::unique_ptr<Machine>> create(MachineSetup setup, std::span<uint8_t> ram,
+                                                   std::function<void()> notify);
+    ~Machine();
+
+    void resume();
+    void pause();
+    // Power-on state: devices reset, the guest image reloaded, vCPU at its
+    // entry point; the caller resumes if the VM was running.
+    Result<void> reset();
+
+    bool has_guest() const { return m_vcpu != nullptr; }
+    // A fault the vCPU hit since the last call (main thread).
+    std::optional<Error> take_failure();
+    VcpuThread::State vcpu_state() const;
+
+private:
+    Machine(MachineSetup setup, std::span<uint8_t> ram);
+    Result<void> load_guest();
+
+    MachineSetup m_setup;
+    GuestMemory m_ram;
+    Bus m_pio{"port I/O"};
+    Serial16550 m_serial;
+    std::unique_ptr<TcgVcpu> m_vcpu;
+    std::unique_ptr<VcpuThread> m_thread;
+    bool m_failure_reported = false;
+};
+
+}  // namespace molt::hw

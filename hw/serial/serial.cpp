@@ -1,0 +1,115 @@
+// Serial16550; see serial.h.
+#include "hw/serial/serial.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace molt::hw {
+
+namespace {
+
+enum Reg : uint64_t { kData = 0, kIer = 1, kIirFcr = 2, kLcr = 3, kMcr = 4, kLsr = 5, kMsr = 6, kScr = 7 };
+constexpr uint8_t kLcrDlab = 0x80;
+constexpr uint8_t kMcrLoop = 0x10;
+constexpr uint8_t kLsrDataReady = 0x01, kLsrOverrun = 0x02, kLsrThrEmpty = 0x20,
+                  kLsrIdle = 0x40;
+constexpr uint8_t kIirNoInterrupt = 0x01, kIirFifoOn = 0xc0;
+
+}  // namespace
+
+void Serial16550::read(uint64_t offset, std::span<uint8_t> data) {
+    std::lock_guard guard(m_lock);
+    for (size_t i = 0; i < data.size(); ++i) data[i] = read_register(offset + i);
+}
+
+void Serial16550::write(uint64_t offset, std::span<const uint8_t> data) {
+    std::lock_guard guard(m_lock);
+    for (size_t i = 0; i < data.size(); ++i) write_register(offset + i, data[i]);
+}
+
+uint8_t Serial16550::read_register(uint64_t offset) {
+    bool dlab = m_lcr & kLcrDlab;
+    switch (offset) {
+    case kData:
+        if (dlab) return m_dll;
+        if (m_rx.empty()) return 0;
+        {
+            uint8_t b = m_rx.front();
+            m_rx.pop_front();
+            return b;
+        }
+    case kIer: return dlab ? m_dlm : m_ier;
+    case kIirFcr: return kIirNoInterrupt | ((m_fcr & 1) ? kIirFifoOn : 0);
+    case kLcr: return m_lcr;
+    case kMcr: return m_mcr;
+    case kLsr: {
+        uint8_t lsr = kLsrThrEmpty | kLsrIdle;
+        if (!m_rx.empty()) lsr |= kLsrDataReady;
+        if (m_overrun) lsr |= kLsrOverrun;
+        m_overrun = false;
+        return lsr;
+    }
+    case kMsr:
+        // Loopback reflects MCR's outputs; otherwise CTS, DSR and DCD are up.
+        return (m_mcr & kMcrLoop) ? static_cast<uint8_t>((m_mcr & 0x0c) << 4 | (m_mcr & 0x03) << 4)
+                                  : 0xb0;
+    case kScr: return m_scr;
+    default: return 0xff;
+    }
+}
+
+void Serial16550::write_register(uint64_t offset, uint8_t value) {
+    bool dlab = m_lcr & kLcrDlab;
+    switch (offset) {
+    case kData:
+        if (dlab) {
+            m_dll = value;
+        } else if (m_mcr & kMcrLoop) {
+            if (m_rx.size() < kRxQueueLimit) m_rx.push_back(value); else m_overrun = true;
+        } else {
+            transmit(value);
+        }
+        break;
+    case kIer:
+        if (dlab) m_dlm = value; else m_ier = value & 0x0f;
+        break;
+    case kIirFcr:
+        m_fcr = value;
+        if (value & 0x02) m_rx.clear();   // clear the receive FIFO
+        break;
+    case kLcr: m_lcr = value; break;
+    case kMcr: m_mcr = value & 0x1f; break;
+    case kScr: m_scr = value; break;
+    default: break;   // LSR and MSR are read-only
+    }
+}
+
+void Serial16550::transmit(uint8_t byte) {
+    if (!m_out) return;
+    // A console that cannot keep up loses bytes rather than stalling the vCPU.
+    while (::write(m_out.get(), &byte, 1) < 0 && errno == EINTR) {
+    }
+}
+
+void Serial16550::receive(std::span<const uint8_t> bytes) {
+    std::lock_guard guard(m_lock);
+    for (uint8_t b : bytes) {
+        if (m_rx.size() >= kRxQueueLimit) {
+            m_overrun = true;
+            return;
+        }
+        m_rx.push_back(b);
+    }
+}
+
+void Serial16550::reset() {
+    std::lock_guard guard(m_lock);
+    m_rx.clear();
+    m_ier = m_lcr = m_mcr = m_scr = m_fcr = 0;
+    m_dll = 0x0c;
+    m_dlm = 0;
+    m_overrun = false;
+}
+
+}  // namespace molt::hw

@@ -1,0 +1,53 @@
+// A 16550A UART (hw/serial): the guest's console at COM1 (0x3f8).
+//
+// Registers per the National Semiconductor PC16550D data sheet: RBR/THR,
+// IER, IIR/FCR, LCR, MCR, LSR, MSR, SCR, and the divisor latch (DLL/DLM)
+// behind LCR.DLAB.  Transmitted bytes go to the backend fd (stdout, a
+// file, a socket); received bytes are queued by receive() (main thread)
+// and read by the guest through RBR.  Loopback (MCR bit 4) feeds THR back
+// to RBR.  There is no interrupt line yet: guests poll LSR (under tcg no
+// interrupt can be injected anyway).  Register accesses come from the
+// vCPU thread; receive() from the main loop; a mutex orders them.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <mutex>
+
+#include "hw/bus.h"
+#include "runtime/unique_fd.h"
+
+namespace molt::hw {
+
+class Serial16550 : public BusDevice {
+public:
+    static constexpr uint64_t kCom1Base = 0x3f8;
+    static constexpr uint64_t kRegisterCount = 8;
+    static constexpr size_t kRxQueueLimit = 4096;
+
+    // out: where transmitted bytes go (empty: dropped, as -serial null).
+    explicit Serial16550(UniqueFd out) : m_out(std::move(out)) {}
+
+    void read(uint64_t offset, std::span<uint8_t> data) override;
+    void write(uint64_t offset, std::span<const uint8_t> data) override;
+
+    // Bytes from the host side (keyboard, socket); beyond the queue limit
+    // they are dropped, as a real UART overruns.
+    void receive(std::span<const uint8_t> bytes);
+    // Power-on state (system_reset).
+    void reset();
+
+private:
+    uint8_t read_register(uint64_t offset);
+    void write_register(uint64_t offset, uint8_t value);
+    void transmit(uint8_t byte);
+
+    std::mutex m_lock;
+    UniqueFd m_out;
+    std::deque<uint8_t> m_rx;
+    uint8_t m_ier = 0, m_lcr = 0, m_mcr = 0, m_scr = 0, m_fcr = 0;
+    uint8_t m_dll = 0x0c, m_dlm = 0;   // 9600 baud after reset
+    bool m_overrun = false;
+};
+
+}  // namespace molt::hw

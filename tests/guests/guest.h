@@ -1,0 +1,22 @@
+/* What molt's test guests share: port I/O and a polled 16550 UART at
+ * 0x3f8 (molt's serial port), formatting without a C library. */
+#ifndef MOLT_GUEST_H
+#define MOLT_GUEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port)); }
+static inline uint8_t inb(uint16_t port) {
+    uint8_t v;
+    __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
+    return v;
+}
+
+void serial_init(void);
+void serial_putc(char c);
+void serial_puts(const char *s);
+void serial_put_u64(uint64_t v);
+void serial_put_hex(uint64_t v);
+
+#endif

@@ -1,0 +1,109 @@
+"""The machine as a guest sees it, under the tcg accelerator: test guests
+(tests/guests, ELF, 64-bit) booted with -kernel, their serial output,
+and the run state driving the vCPU: -S holds it, cont starts it, stop
+pauses it, system_reset restarts the guest; a guest fault stops the VM in
+internal-error while molt keeps serving QMP."""
+
+import os
+import time
+
+from molt_harness import run_molt
+
+GUESTS = os.environ.get('MOLT_GUESTS', '')
+
+
+def guest(name: str) -> str:
+    return os.path.join(GUESTS, 'guest-' + name)
+
+
+def wait_for_text(path: str, text: str, timeout: float = 10.0) -> str:
+    deadline = time.monotonic() + timeout
+    data = ''
+    while time.monotonic() < deadline:
+        if os.path.exists(path):
+            data = open(path, errors='replace', newline='').read()
+            if text in data:
+                return data
+        time.sleep(0.02)
+    raise TimeoutError('%r not in serial output %r' % (text, data))
+
+
+def test_hello_guest_runs_and_reports(start, tmpdir_short):
+    out = os.path.join(tmpdir_short, 'serial.txt')
+    m = start('-accel', 'tcg', '-kernel', guest('hello'), '-serial', 'file:' + out)
+    text = wait_for_text(out, 'molt guest: PASS')
+    assert 'molt guest: hello\r\n' in text
+    assert 'sum 1..1000 = 500500' in text
+    q = m.connect()
+    assert q.ok('query-status')['status'] == 'running'
+
+
+def test_S_holds_the_vcpu_until_cont(start, tmpdir_short):
+    out = os.path.join(tmpdir_short, 'serial.txt')
+    m = start('-S', '-kernel', guest('hello'), '-serial', 'file:' + out)
+    time.sleep(0.3)
+    assert open(out, newline='').read() == ''
+    q = m.connect()
+    q.ok('cont')
+    wait_for_text(out, 'molt guest: PASS')
+
+
+def test_system_reset_restarts_the_guest(start, tmpdir_short):
+    out = os.path.join(tmpdir_short, 'serial.txt')
+    m = start('-kernel', guest('hello'), '-serial', 'file:' + out)
+    wait_for_text(out, 'molt guest: PASS')
+    q = m.connect()
+    q.ok('system_reset')
+    assert q.wait_event('RESET')['data']['reason'] == 'host-qmp-system-reset'
+    deadline = time.monotonic() + 10
+    while open(out, newline='').read().count('molt guest: PASS') < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert open(out, newline='').read().count('molt guest: hello') == 2
+
+
+def test_stop_and_cont_with_a_guest(start, tmpdir_short):
+    out = os.path.join(tmpdir_short, 'serial.txt')
+    m = start('-S', '-kernel', guest('hello'), '-serial', 'file:' + out)
+    q = m.connect()
+    for _ in range(20):
+        q.ok('cont')
+        q.ok('stop')
+    q.ok('cont')
+    wait_for_text(out, 'molt guest: PASS')
+    assert open(out, newline='').read().count('molt guest: hello') == 1
+
+
+def test_guest_fault_stops_the_vm_not_molt(start, tmpdir_short):
+    out = os.path.join(tmpdir_short, 'serial.txt')
+    m = start('-kernel', guest('fault'), '-serial', 'file:' + out)
+    wait_for_text(out, 'about to fault')
+    q = m.connect()
+    deadline = time.monotonic() + 10
+    while q.ok('query-status')['status'] != 'internal-error':
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert 'still running' not in open(out, newline='').read()
+    # molt is still there; a reset brings the VM back to prelaunch.
+    assert q.ok('query-name') == {}
+    r = q.cmd('cont')
+    assert r['error']['desc'] == 'Resetting the Virtual Machine is required'
+    q.ok('system_reset')
+    assert q.ok('query-status')['status'] == 'prelaunch'
+    q.ok('quit')
+    assert m.wait() == 0
+    assert 'molt: vCPU 0: guest fault at RIP' in m.proc.stderr.read()
+
+
+def test_bad_kernel_leaves_nothing(tmpdir_short):
+    sock = os.path.join(tmpdir_short, 'q.sock')
+    r = run_molt('-qmp', 'unix:%s,server=on,wait=off' % sock, '-kernel', '/etc/hostname')
+    assert r.returncode == 1
+    assert r.stderr == "molt: -kernel: '/etc/hostname' is not an ELF file\n"
+    assert os.listdir(tmpdir_short) == []
+
+
+def test_kernel_too_big_for_ram(tmpdir_short):
+    r = run_molt('-m', '1', '-kernel', guest('hello'))
+    assert r.returncode == 1
+    assert "does not fit in guest RAM (1 MiB)" in r.stderr
