@@ -22,6 +22,7 @@ python3-mypy
 flake8
 rapidjson-dev
 doctest-dev
+libunicorn-dev
 qemu-system-x86
 "
 
