@@ -3,6 +3,7 @@
 #include "hw/machine.h"
 
 #include "hw/boot/elf_loader.h"
+#include "hw/boot/fdt.h"
 
 namespace molt::hw {
 
@@ -17,6 +18,9 @@ Result<std::unique_ptr<Machine>> Machine::create(MachineSetup setup, std::span<u
                                                  std::function<void()> notify) {
     std::unique_ptr<Machine> m(new Machine(std::move(setup), ram));
     MOLT_TRY(m->m_pio.insert(Serial16550::kCom1Base, Serial16550::kRegisterCount, &m->m_serial));
+    FdtDescription desc{m->m_ram.size_bytes(), m->m_setup.bootargs,
+                        static_cast<uint32_t>(Serial16550::kCom1Base)};
+    m->m_fdt = MOLT_TRY(build_fdt(desc));
     if (!m->m_setup.kernel) return m;
     m->m_vcpu = MOLT_TRY(TcgVcpu::create(m->m_ram, m->m_pio));
     Result<void> r = m->load_guest();
@@ -27,8 +31,15 @@ Result<std::unique_ptr<Machine>> Machine::create(MachineSetup setup, std::span<u
 
 Result<void> Machine::load_guest() {
     LoadedImage img = MOLT_TRY(load_elf(*m_setup.kernel, m_ram));
+    if (img.low < kFdtAddress + kFdtMaxBytes && img.high > kFdtAddress) {
+        return Error("the guest image overlaps the device tree at 0x80000-0xfffff");
+    }
+    if (m_fdt.size() > kFdtMaxBytes || !m_ram.contains(kFdtAddress, m_fdt.size())) {
+        return Error("no room for the device tree in guest RAM");
+    }
+    MOLT_TRY(m_ram.write(kFdtAddress, m_fdt));
     m_vcpu->invalidate(img.low, img.high);
-    return m_vcpu->set_boot_state(img.entry);
+    return m_vcpu->set_boot_state(img.entry, kFdtAddress);
 }
 
 void Machine::resume() {

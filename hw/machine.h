@@ -1,8 +1,9 @@
 // The machine (hw/machine): guest RAM, the buses, the devices and the
 // vCPU, wired in one place (STYLE.md 1).
 //
-// Today: one vCPU on the tcg accelerator, a 16550 UART at COM1, and guest
-// RAM from a memory backend; a guest is an ELF test image (-kernel).
+// Today: one vCPU on the tcg accelerator, a 16550 UART at COM1, guest RAM
+// from a memory backend, and a device tree; a guest is an ELF test image
+// (-kernel), entered with RDI pointing at the device tree.
 // Without -kernel there is no guest code and the vCPU stays halted, as
 // QEMU without a boot device.  Lock order: machine, then device.  Main
 // thread, except notify (vCPU thread).
@@ -13,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "hw/accel/tcg/tcg_vcpu.h"
 #include "hw/bus.h"
@@ -24,6 +26,7 @@ namespace molt::hw {
 
 struct MachineSetup {
     std::optional<std::string> kernel;   // an ELF test guest
+    std::string bootargs;                // -append, in /chosen
     UniqueFd serial_out;                 // empty: serial output dropped
 };
 
@@ -42,6 +45,8 @@ public:
     Result<void> reset();
 
     bool has_guest() const { return m_vcpu != nullptr; }
+    // The device tree as the guest gets it (-machine dumpdtb).
+    const std::vector<uint8_t>& fdt() const { return m_fdt; }
     // A fault the vCPU hit since the last call (main thread).
     std::optional<Error> take_failure();
     VcpuThread::State vcpu_state() const;
@@ -52,6 +57,7 @@ private:
 
     MachineSetup m_setup;
     GuestMemory m_ram;
+    std::vector<uint8_t> m_fdt;
     Bus m_pio{"port I/O"};
     Serial16550 m_serial;
     std::unique_ptr<TcgVcpu> m_vcpu;

@@ -1,6 +1,8 @@
 #!/bin/sh
 # `make run`: molt's main job, as far as it is built today.
 #
+# First the test guests boot under the tcg accelerator (the hello guest and
+# the memory dirtier with its self-check), printing on the serial port.
 # molt starts as a future live-update destination would: its migration
 # parameters come from `-incoming config:` at start-up, before any backend
 # exists, and the memory backend reads them while it is created.  Then it
@@ -17,6 +19,19 @@ trap '"$ctl" -s "$sock" quit >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
 
 step() { printf '\n\033[1m%s\033[0m\n' "$*"; }
 show() { printf '$ %s\n' "$*"; "$@" || true; }
+
+step "0. Boot the test guests under the tcg accelerator; their serial port is this terminal"
+show "$molt" -m 64M -kernel "$build/tests/guests/guest-hello" -serial stdio -qmp "unix:$sock,server=on,wait=off" &
+for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
+sleep 0.3
+"$ctl" -s "$sock" quit
+wait
+show "$molt" -m 64M -kernel "$build/tests/guests/guest-dirtier" -append rounds=3 -serial stdio -qmp "unix:$sock,server=on,wait=off" &
+for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
+for _ in $(seq 100); do "$ctl" -s "$sock" query-status >/dev/null 2>&1 && break; sleep 0.05; done
+sleep 1
+"$ctl" -s "$sock" quit
+wait
 
 step "1. Start molt with migration parameters from early boot (-global, then -incoming config: wins)"
 set -- -S -d backends -qmp "unix:$sock,server=on,wait=off" \
@@ -63,4 +78,4 @@ show "$ctl" -s "$sock" migrate-set-parameters mode=cpr-transfer
 show "$ctl" -s "$sock" precreate-exit
 wait || true
 echo
-echo "(Receiving the memfds over the cpr channel, the machine and the live update itself come with the next issues.)"
+echo "(Receiving the memfds over the cpr channel, kvm, virtio-net and the live update itself come with the next issues.)"

@@ -23,6 +23,8 @@ flake8
 rapidjson-dev
 doctest-dev
 libunicorn-dev
+libfdt-dev
+device-tree-compiler
 qemu-system-x86
 "
 

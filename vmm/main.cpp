@@ -145,6 +145,7 @@ Result<void> run(const cli::CommandLine& cl) {
         migration::EarlyMigration early{vmm.params, cl.incoming_pending()};
         MOLT_TRY(create_backends(cl, early, vmm.memory));
         vmm.machine = MOLT_TRY(create_machine(cl, vmm.memory, [&loop] { loop.wake(); }));
+        if (MOLT_TRY(dump_dtb(cl, *vmm.machine))) return ok();
         vmm.vcpu_control = std::make_unique<MachineControl>(*vmm.machine);
         vmm.run_state->set_vcpus(vmm.vcpu_control.get());
         if (!cl.incoming_pending() && !cl.start_paused) MOLT_TRY(vmm.run_state->cont());

@@ -32,7 +32,6 @@ Result<void> check_supported(const cli::CommandLine& cl) {
                                : "-append only allowed with -kernel option");
     }
     if (cl.initrd) return not_yet("-initrd", "booting a Linux kernel");
-    if (cl.append) return not_yet("-append", "booting a Linux kernel");
     for (const auto& n : cl.netdevs) return not_yet("-netdev " + n.id, "the TAP network backend");
     for (const auto& d : cl.devices) {
         return not_yet("-device " + std::string(to_string(d.driver)), "virtio-net");
@@ -41,7 +40,6 @@ Result<void> check_supported(const cli::CommandLine& cl) {
     for (const auto& s : cl.serials) {
         if (s.kind == K::Unix || s.kind == K::Tcp) return not_yet("-serial " + s.text, "a socket serial backend");
     }
-    if (cl.machine.dumpdtb) return not_yet("-machine dumpdtb", "the device tree");
     if (cl.accel && cl.accel->accel == api::AccelType::Kvm) {
         int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
         if (fd < 0) {
@@ -220,8 +218,20 @@ Result<std::unique_ptr<hw::Machine>> create_machine(
     MOLT_ASSERT(ram != nullptr);
     hw::MachineSetup setup;
     setup.kernel = cl.kernel;
+    setup.bootargs = cl.append.value_or("");
     setup.serial_out = MOLT_TRY(serial_output(cl));
     return hw::Machine::create(std::move(setup), ram->host_view(), std::move(notify));
+}
+
+Result<bool> dump_dtb(const cli::CommandLine& cl, const hw::Machine& machine) {
+    if (!cl.machine.dumpdtb) return false;
+    const std::string& path = *cl.machine.dumpdtb;
+    UniqueFd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    const std::vector<uint8_t>& dtb = machine.fdt();
+    if (!fd || write(fd.get(), dtb.data(), dtb.size()) != static_cast<ssize_t>(dtb.size())) {
+        return Error::from_errno(errno, "-machine dumpdtb=" + path + ": cannot write the device tree");
+    }
+    return true;
 }
 
 void announce_incoming(const cli::CommandLine& cl) {

@@ -66,6 +66,9 @@ Result<std::unique_ptr<hw::Machine>> create_machine(
     const cli::CommandLine& cl, const std::vector<std::unique_ptr<hw::MemoryBackend>>& memory,
     std::function<void()> notify);
 
+// -machine dumpdtb=FILE: writes the device tree; true if molt should exit.
+Result<bool> dump_dtb(const cli::CommandLine& cl, const hw::Machine& machine);
+
 // A notice for -incoming channels, which this build cannot serve yet.
 void announce_incoming(const cli::CommandLine& cl);
 

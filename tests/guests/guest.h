@@ -19,4 +19,16 @@ void serial_puts(const char *s);
 void serial_put_u64(uint64_t v);
 void serial_put_hex(uint64_t v);
 
-#endif
+
+/* The device tree molt passes in RDI (fdt.c). */
+int fdt_valid(const void *fdt);
+/* A property of a top-level node ("chosen", "memory" matches "memory@0"),
+ * or NULL; *len gets its length in bytes. */
+const void *fdt_prop(const void *fdt, const char *node, const char *prop, uint32_t *len);
+uint32_t fdt_be32(const void *p);
+uint64_t fdt_be64(const void *p);
+
+/* The end of the guest image (guest.ld), page-aligned. */
+extern char _end[];
+
+#endif /* MOLT_GUEST_H */

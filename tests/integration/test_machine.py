@@ -5,6 +5,7 @@ pauses it, system_reset restarts the guest; a guest fault stops the VM in
 internal-error while molt keeps serving QMP."""
 
 import os
+import subprocess
 import time
 
 from molt_harness import run_molt
@@ -107,3 +108,49 @@ def test_kernel_too_big_for_ram(tmpdir_short):
     r = run_molt('-m', '1', '-kernel', guest('hello'))
     assert r.returncode == 1
     assert "does not fit in guest RAM (1 MiB)" in r.stderr
+
+
+def test_dirtier_passes_its_self_check(start, tmpdir_short):
+    out = os.path.join(tmpdir_short, 'serial.txt')
+    start('-m', '64M', '-kernel', guest('dirtier'), '-append', 'rounds=3',
+          '-serial', 'file:' + out)
+    text = wait_for_text(out, 'dirtier: PASS', timeout=60)
+    assert 'dirtier: round 3 ok' in text
+    pages = int(text.split('dirtier: ')[1].split(' pages')[0])
+    assert pages > 15000   # 64 MiB less the image and the low 1 MiB
+
+
+def test_dirtier_catches_a_corrupted_page(start, tmpdir_short):
+    """The dirtier's check can fail: RAM is a shared file, the test
+    changes one page's round number behind the guest's back."""
+    ram = os.path.join('/dev/shm', 'molt-test-%d' % os.getpid())
+    out = os.path.join(tmpdir_short, 'serial.txt')
+    try:
+        start('-m', '16M',
+              '-object', 'memory-backend-file,id=ram,size=16M,share=on,mem-path=' + ram,
+              '-machine', 'memory-backend=ram', '-kernel', guest('dirtier'),
+              '-serial', 'file:' + out)
+        text = wait_for_text(out, 'round 2 ok', timeout=60)
+        first = int(text.split('pages from ')[1].split()[0], 16)
+        page = first + 100 * 4096
+        with open(ram, 'r+b') as f:
+            f.seek(page + 8)           # struct page_head.round
+            f.write((10 ** 9).to_bytes(8, 'little'))
+        text = wait_for_text(out, 'dirtier: FAIL', timeout=60)
+        assert 'page 100: round = 0x000000003b9aca00' in text
+    finally:
+        if os.path.exists(ram):
+            os.unlink(ram)
+
+
+def test_dumpdtb(tmpdir_short):
+    dtb = os.path.join(tmpdir_short, 'molt.dtb')
+    r = run_molt('-m', '256M', '-kernel', guest('hello'), '-append', 'rounds=7 x',
+                 '-machine', 'dumpdtb=' + dtb)
+    assert r.returncode == 0, r.stderr
+    dts = subprocess.run(['dtc', '-I', 'dtb', '-O', 'dts', dtb], capture_output=True, text=True)
+    assert dts.returncode == 0, dts.stderr
+    assert dts.stderr == ''   # no dtc warnings
+    assert 'reg = <0x00 0x00 0x00 0x10000000>;' in dts.stdout
+    assert 'bootargs = "rounds=7 x";' in dts.stdout
+    assert 'compatible = "ns16550a";' in dts.stdout

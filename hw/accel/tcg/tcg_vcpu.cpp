@@ -55,9 +55,10 @@ Result<void> TcgVcpu::add_hooks() {
     return ok();
 }
 
-Result<void> TcgVcpu::set_boot_state(uint64_t entry) {
+Result<void> TcgVcpu::set_boot_state(uint64_t entry, uint64_t fdt_address) {
     uint64_t zero = 0, flags = 2;
     uc_err err = uc_reg_write(m_uc, UC_X86_REG_RSP, &zero);
+    if (err == UC_ERR_OK) err = uc_reg_write(m_uc, UC_X86_REG_RDI, &fdt_address);
     if (err == UC_ERR_OK) err = uc_reg_write(m_uc, UC_X86_REG_RFLAGS, &flags);
     if (err == UC_ERR_OK) err = uc_reg_write(m_uc, UC_X86_REG_RIP, &entry);
     if (err != UC_ERR_OK) return uc_error(err, "tcg: cannot set the boot registers");

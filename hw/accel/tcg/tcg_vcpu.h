@@ -33,8 +33,9 @@ public:
     TcgVcpu(const TcgVcpu&) = delete;
     TcgVcpu& operator=(const TcgVcpu&) = delete;
 
-    // The boot state: 64-bit mode, RIP = entry, RSP = 0, RFLAGS = 2.
-    Result<void> set_boot_state(uint64_t entry);
+    // The boot state: 64-bit mode, RIP = entry, RDI = the device tree's
+    // address, RSP = 0, RFLAGS = 2.
+    Result<void> set_boot_state(uint64_t entry, uint64_t fdt_address);
     uint64_t rip() const;
 
     // Runs guest code until HLT or a pause request.  A guest fault (an

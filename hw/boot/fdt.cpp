@@ -1,0 +1,71 @@
+// build_fdt(); see fdt.h.  libfdt's sequential-write API (fdt_create ...
+// fdt_finish); node and property names per the Devicetree Specification
+// v0.4, sections 3.2-3.5.
+#include "hw/boot/fdt.h"
+
+extern "C" {
+#include <libfdt.h>
+}
+
+
+namespace molt::hw {
+
+namespace {
+
+struct Writer {
+    std::vector<uint8_t> buf;
+    int err = 0;
+
+    void check(int rc) {
+        if (rc < 0 && err == 0) err = rc;
+    }
+    void begin(const char* name) { check(fdt_begin_node(buf.data(), name)); }
+    void end() { check(fdt_end_node(buf.data())); }
+    void str(const char* name, const std::string& v) {
+        check(fdt_property(buf.data(), name, v.c_str(), static_cast<int>(v.size() + 1)));
+    }
+    void u32(const char* name, uint32_t v) { check(fdt_property_u32(buf.data(), name, v)); }
+    void cells64(const char* name, uint64_t a, uint64_t b) {
+        fdt64_t cells[2] = {cpu_to_fdt64(a), cpu_to_fdt64(b)};
+        check(fdt_property(buf.data(), name, cells, sizeof(cells)));
+    }
+};
+
+}  // namespace
+
+Result<std::vector<uint8_t>> build_fdt(const FdtDescription& d) {
+    Writer w;
+    w.buf.resize(64 * 1024);
+    w.check(fdt_create(w.buf.data(), static_cast<int>(w.buf.size())));
+    w.check(fdt_finish_reservemap(w.buf.data()));
+    w.begin("");
+    w.u32("#address-cells", 2);
+    w.u32("#size-cells", 2);
+    w.str("compatible", "molt,machine");
+    w.str("model", "molt");
+
+    w.begin("chosen");
+    w.str("bootargs", d.bootargs);
+    w.str("stdout-path", "/serial");
+    w.end();
+
+    w.begin("memory@0");
+    w.str("device_type", "memory");
+    w.cells64("reg", 0, d.ram_bytes);
+    w.end();
+
+    // No unit address: an x86 I/O port is not a "reg" on the root bus.
+    w.begin("serial");
+    w.str("compatible", "ns16550a");
+    w.u32("clock-frequency", 1843200);
+    w.u32("molt,io-port", d.serial_io_port);
+    w.end();
+
+    w.end();
+    w.check(fdt_finish(w.buf.data()));
+    if (w.err) return Error(std::string("device tree: ") + fdt_strerror(w.err));
+    w.buf.resize(fdt_totalsize(w.buf.data()));
+    return w.buf;
+}
+
+}  // namespace molt::hw

@@ -1,0 +1,31 @@
+// The device tree molt gives its guests (hw/boot), built with libfdt.
+//
+// Test guests find RAM, the serial port and (later) virtio-mmio devices
+// here; -machine dumpdtb=FILE writes it out (`dtc -I dtb` reads it).
+// Layout: / (#address-cells = #size-cells = 2, compatible "molt,machine"),
+// /chosen (bootargs from -append, stdout-path), /memory@0 (reg = RAM),
+// /serial (ns16550a; its x86 I/O port in "molt,io-port").
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "runtime/result.h"
+
+namespace molt::hw {
+
+struct FdtDescription {
+    uint64_t ram_bytes;
+    std::string bootargs;
+    uint32_t serial_io_port;
+};
+
+Result<std::vector<uint8_t>> build_fdt(const FdtDescription& d);
+
+// Where the device tree goes in guest RAM, passed to the guest in RDI:
+// below the image at 1 MiB.
+inline constexpr uint64_t kFdtAddress = 0x80000;
+inline constexpr uint64_t kFdtMaxBytes = 0x80000;
+
+}  // namespace molt::hw
