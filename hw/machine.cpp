@@ -4,6 +4,8 @@
 
 #include "hw/boot/elf_loader.h"
 #include "hw/boot/fdt.h"
+#include "hw/accel/kvm/kvm_vcpu.h"
+#include "hw/accel/tcg/tcg_vcpu.h"
 
 namespace molt::hw {
 
@@ -22,11 +24,30 @@ Result<std::unique_ptr<Machine>> Machine::create(MachineSetup setup, std::span<u
                         static_cast<uint32_t>(Serial16550::kCom1Base)};
     m->m_fdt = MOLT_TRY(build_fdt(desc));
     if (!m->m_setup.kernel) return m;
-    m->m_vcpu = MOLT_TRY(TcgVcpu::create(m->m_ram, m->m_pio));
+    MOLT_TRY(m->create_vcpu());
     Result<void> r = m->load_guest();
     if (!r) return Error(r.error()).with_context("-kernel");
     m->m_thread = std::make_unique<VcpuThread>(*m->m_vcpu, std::move(notify));
     return m;
+}
+
+Result<void> Machine::create_vcpu() {
+    if (m_setup.accel == MachineSetup::Accel::Tcg) {
+        m_vcpu = MOLT_TRY(TcgVcpu::create(m_ram, m_pio));
+        return ok();
+    }
+    Result<kvm::Kvm> k = kvm::Kvm::open();
+    if (!k) return Error(k.error()).with_context("-accel kvm");
+    m_kvm = std::make_unique<kvm::Kvm>(std::move(*k));
+    m_vm = std::make_unique<kvm::VmFd>(MOLT_TRY(m_kvm->create_vm()));
+    // Intel VMX needs three pages for the real-mode TSS; just below 4 GiB.
+    MOLT_TRY(m_vm->set_tss_addr(0xfffbd000));
+    std::span<uint8_t> host = m_ram.host_mapping();
+    MOLT_TRY(m_vm->set_memory(0, 0, host.size(), host.data(), 0));
+    Result<std::unique_ptr<KvmVcpu>> v = KvmVcpu::create(*m_kvm, *m_vm, m_ram, m_pio, m_mmio);
+    if (!v) return v.error();
+    m_vcpu = std::move(*v);
+    return ok();
 }
 
 Result<void> Machine::load_guest() {

@@ -1,7 +1,7 @@
 // The machine (hw/machine): guest RAM, the buses, the devices and the
 // vCPU, wired in one place (STYLE.md 1).
 //
-// Today: one vCPU on the tcg accelerator, a 16550 UART at COM1, guest RAM
+// Today: one vCPU on the kvm or tcg accelerator, a 16550 UART at COM1, guest RAM
 // from a memory backend, and a device tree; a guest is an ELF test image
 // (-kernel), entered with RDI pointing at the device tree.
 // Without -kernel there is no guest code and the vCPU stays halted, as
@@ -16,7 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "hw/accel/tcg/tcg_vcpu.h"
+#include "hw/accel/kvm/kvm.h"
+#include "hw/accel/vcpu.h"
 #include "hw/bus.h"
 #include "hw/memory/guest_memory.h"
 #include "hw/serial/serial.h"
@@ -25,6 +26,8 @@
 namespace molt::hw {
 
 struct MachineSetup {
+    enum class Accel { Kvm, Tcg };
+    Accel accel = Accel::Tcg;
     std::optional<std::string> kernel;   // an ELF test guest
     std::string bootargs;                // -append, in /chosen
     UniqueFd serial_out;                 // empty: serial output dropped
@@ -54,13 +57,17 @@ public:
 private:
     Machine(MachineSetup setup, std::span<uint8_t> ram);
     Result<void> load_guest();
+    Result<void> create_vcpu();
 
     MachineSetup m_setup;
     GuestMemory m_ram;
     std::vector<uint8_t> m_fdt;
     Bus m_pio{"port I/O"};
+    Bus m_mmio{"MMIO"};
     Serial16550 m_serial;
-    std::unique_ptr<TcgVcpu> m_vcpu;
+    std::unique_ptr<kvm::Kvm> m_kvm;     // kvm only; outlive the vCPU
+    std::unique_ptr<kvm::VmFd> m_vm;
+    std::unique_ptr<Vcpu> m_vcpu;
     std::unique_ptr<VcpuThread> m_thread;
     bool m_failure_reported = false;
 };

@@ -3,7 +3,7 @@
 
 namespace molt::hw {
 
-VcpuThread::VcpuThread(TcgVcpu& vcpu, std::function<void()> notify)
+VcpuThread::VcpuThread(Vcpu& vcpu, std::function<void()> notify)
     : m_vcpu(vcpu), m_notify(std::move(notify)), m_thread([this] { loop(); }) {}
 
 VcpuThread::~VcpuThread() {
@@ -18,13 +18,14 @@ VcpuThread::~VcpuThread() {
 }
 
 void VcpuThread::loop() {
+    m_vcpu.on_thread_start();
     std::unique_lock lock(m_lock);
     while (true) {
         m_cv.wait(lock, [this] { return m_exit || (m_want_run && m_state == State::Running); });
         if (m_exit) return;
         m_in_guest = true;
         lock.unlock();
-        Result<TcgVcpu::Exit> r = m_vcpu.run();
+        Result<Vcpu::Exit> r = m_vcpu.run();
         lock.lock();
         m_in_guest = false;
         bool report = false;
@@ -32,7 +33,7 @@ void VcpuThread::loop() {
             m_state = State::Failed;
             m_failure = r.error();
             report = true;
-        } else if (*r == TcgVcpu::Exit::Halted) {
+        } else if (*r == Vcpu::Exit::Halted) {
             m_state = State::Halted;
             report = true;
         }

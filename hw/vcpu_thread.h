@@ -16,7 +16,7 @@
 #include <optional>
 #include <thread>
 
-#include "hw/accel/tcg/tcg_vcpu.h"
+#include "hw/accel/vcpu.h"
 
 namespace molt::hw {
 
@@ -24,7 +24,7 @@ class VcpuThread {
 public:
     enum class State { Paused, Running, Halted, Failed };
 
-    VcpuThread(TcgVcpu& vcpu, std::function<void()> notify);
+    VcpuThread(Vcpu& vcpu, std::function<void()> notify);
     ~VcpuThread();   // stops and joins
 
     void resume();
@@ -37,7 +37,7 @@ public:
 private:
     void loop();
 
-    TcgVcpu& m_vcpu;
+    Vcpu& m_vcpu;
     std::function<void()> m_notify;
     mutable std::mutex m_lock;
     std::condition_variable m_cv;

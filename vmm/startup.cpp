@@ -46,7 +46,6 @@ Result<void> check_supported(const cli::CommandLine& cl) {
             return Error::from_errno(errno, "-accel kvm: Could not access KVM kernel module");
         }
         close(fd);
-        return not_yet("-accel kvm", "the kvm accelerator");
     }
     if (cl.smp.cpus && cl.smp.maxcpus && *cl.smp.maxcpus < *cl.smp.cpus) {
         return Error("-smp: Invalid CPU topology: maxcpus must be equal to or greater than smp");
@@ -205,6 +204,19 @@ Result<UniqueFd> serial_output(const cli::CommandLine& cl) {
     return UniqueFd();
 }
 
+// -accel, or kvm when /dev/kvm opens, else tcg with a notice.
+hw::MachineSetup::Accel choose_accel(const cli::CommandLine& cl) {
+    using A = hw::MachineSetup::Accel;
+    if (cl.accel) return cl.accel->accel == api::AccelType::Kvm ? A::Kvm : A::Tcg;
+    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (fd >= 0) {
+        close(fd);
+        return A::Kvm;
+    }
+    if (cl.kernel) std::fprintf(stderr, "molt: /dev/kvm is not available; using the tcg accelerator\n");
+    return A::Tcg;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<hw::Machine>> create_machine(
@@ -217,6 +229,7 @@ Result<std::unique_ptr<hw::Machine>> create_machine(
     }
     MOLT_ASSERT(ram != nullptr);
     hw::MachineSetup setup;
+    setup.accel = choose_accel(cl);
     setup.kernel = cl.kernel;
     setup.bootargs = cl.append.value_or("");
     setup.serial_out = MOLT_TRY(serial_output(cl));

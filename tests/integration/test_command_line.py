@@ -63,8 +63,9 @@ BAD = [
     (['-machine', 'foo'], '-machine foo: unsupported machine type'),
     (['-machine', 'memory-backend=m1'],
      "-machine memory-backend=m1: Memory backend 'm1' not found"),
-    (['-machine', 'dumpdtb=/tmp/x.dtb'],
-     '-machine dumpdtb: the device tree is not supported yet by this molt'),
+    (['-machine', 'dumpdtb=/nonexistent/dir/x.dtb'],
+     '-machine dumpdtb=/nonexistent/dir/x.dtb: cannot write the device tree: No such file or '
+     'directory'),
     (['-accel', 'foo'], "-accel foo: Parameter 'accel' does not accept value 'foo'"),
     (['-object', 'memory-backend-memfd,id=m,size=x'],
      "-object memory-backend-memfd,id=m,size=x: Parameter 'size' expects size"),

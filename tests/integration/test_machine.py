@@ -1,4 +1,6 @@
-"""The machine as a guest sees it, under the tcg accelerator: test guests
+"""The machine as a guest sees it, under each accelerator (kvm only where
+/dev/kvm opens, else skipped with the reason; the nested KVM lane runs it
+for real): test guests
 (tests/guests, ELF, 64-bit) booted with -kernel, their serial output,
 and the run state driving the vCPU: -S holds it, cont starts it, stop
 pauses it, system_reset restarts the guest; a guest fault stops the VM in
@@ -8,9 +10,26 @@ import os
 import subprocess
 import time
 
+import pytest
+
 from molt_harness import run_molt
 
 GUESTS = os.environ.get('MOLT_GUESTS', '')
+
+
+def kvm_usable() -> bool:
+    try:
+        os.close(os.open('/dev/kvm', os.O_RDWR))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(params=['tcg', 'kvm'])
+def accel(request) -> str:
+    if request.param == 'kvm' and not kvm_usable():
+        pytest.skip('/dev/kvm is not available here (the nested KVM lane runs this)')
+    return request.param
 
 
 def guest(name: str) -> str:
@@ -29,9 +48,9 @@ def wait_for_text(path: str, text: str, timeout: float = 10.0) -> str:
     raise TimeoutError('%r not in serial output %r' % (text, data))
 
 
-def test_hello_guest_runs_and_reports(start, tmpdir_short):
+def test_hello_guest_runs_and_reports(start, tmpdir_short, accel):
     out = os.path.join(tmpdir_short, 'serial.txt')
-    m = start('-accel', 'tcg', '-kernel', guest('hello'), '-serial', 'file:' + out)
+    m = start('-accel', accel, '-kernel', guest('hello'), '-serial', 'file:' + out)
     text = wait_for_text(out, 'molt guest: PASS')
     assert 'molt guest: hello\r\n' in text
     assert 'sum 1..1000 = 500500' in text
@@ -39,9 +58,9 @@ def test_hello_guest_runs_and_reports(start, tmpdir_short):
     assert q.ok('query-status')['status'] == 'running'
 
 
-def test_S_holds_the_vcpu_until_cont(start, tmpdir_short):
+def test_S_holds_the_vcpu_until_cont(start, tmpdir_short, accel):
     out = os.path.join(tmpdir_short, 'serial.txt')
-    m = start('-S', '-kernel', guest('hello'), '-serial', 'file:' + out)
+    m = start('-accel', accel, '-S', '-kernel', guest('hello'), '-serial', 'file:' + out)
     time.sleep(0.3)
     assert open(out, newline='').read() == ''
     q = m.connect()
@@ -49,9 +68,9 @@ def test_S_holds_the_vcpu_until_cont(start, tmpdir_short):
     wait_for_text(out, 'molt guest: PASS')
 
 
-def test_system_reset_restarts_the_guest(start, tmpdir_short):
+def test_system_reset_restarts_the_guest(start, tmpdir_short, accel):
     out = os.path.join(tmpdir_short, 'serial.txt')
-    m = start('-kernel', guest('hello'), '-serial', 'file:' + out)
+    m = start('-accel', accel, '-kernel', guest('hello'), '-serial', 'file:' + out)
     wait_for_text(out, 'molt guest: PASS')
     q = m.connect()
     q.ok('system_reset')
@@ -63,9 +82,9 @@ def test_system_reset_restarts_the_guest(start, tmpdir_short):
     assert open(out, newline='').read().count('molt guest: hello') == 2
 
 
-def test_stop_and_cont_with_a_guest(start, tmpdir_short):
+def test_stop_and_cont_with_a_guest(start, tmpdir_short, accel):
     out = os.path.join(tmpdir_short, 'serial.txt')
-    m = start('-S', '-kernel', guest('hello'), '-serial', 'file:' + out)
+    m = start('-accel', accel, '-S', '-kernel', guest('hello'), '-serial', 'file:' + out)
     q = m.connect()
     for _ in range(20):
         q.ok('cont')
@@ -75,9 +94,9 @@ def test_stop_and_cont_with_a_guest(start, tmpdir_short):
     assert open(out, newline='').read().count('molt guest: hello') == 1
 
 
-def test_guest_fault_stops_the_vm_not_molt(start, tmpdir_short):
+def test_guest_fault_stops_the_vm_not_molt(start, tmpdir_short, accel):
     out = os.path.join(tmpdir_short, 'serial.txt')
-    m = start('-kernel', guest('fault'), '-serial', 'file:' + out)
+    m = start('-accel', accel, '-kernel', guest('fault'), '-serial', 'file:' + out)
     wait_for_text(out, 'about to fault')
     q = m.connect()
     deadline = time.monotonic() + 10
@@ -110,9 +129,9 @@ def test_kernel_too_big_for_ram(tmpdir_short):
     assert "does not fit in guest RAM (1 MiB)" in r.stderr
 
 
-def test_dirtier_passes_its_self_check(start, tmpdir_short):
+def test_dirtier_passes_its_self_check(start, tmpdir_short, accel):
     out = os.path.join(tmpdir_short, 'serial.txt')
-    start('-m', '64M', '-kernel', guest('dirtier'), '-append', 'rounds=3',
+    start('-accel', accel, '-m', '64M', '-kernel', guest('dirtier'), '-append', 'rounds=3',
           '-serial', 'file:' + out)
     text = wait_for_text(out, 'dirtier: PASS', timeout=60)
     assert 'dirtier: round 3 ok' in text
@@ -120,13 +139,13 @@ def test_dirtier_passes_its_self_check(start, tmpdir_short):
     assert pages > 15000   # 64 MiB less the image and the low 1 MiB
 
 
-def test_dirtier_catches_a_corrupted_page(start, tmpdir_short):
+def test_dirtier_catches_a_corrupted_page(start, tmpdir_short, accel):
     """The dirtier's check can fail: RAM is a shared file, the test
     changes one page's round number behind the guest's back."""
     ram = os.path.join('/dev/shm', 'molt-test-%d' % os.getpid())
     out = os.path.join(tmpdir_short, 'serial.txt')
     try:
-        start('-m', '16M',
+        start('-accel', accel, '-m', '16M',
               '-object', 'memory-backend-file,id=ram,size=16M,share=on,mem-path=' + ram,
               '-machine', 'memory-backend=ram', '-kernel', guest('dirtier'),
               '-serial', 'file:' + out)
@@ -154,3 +173,25 @@ def test_dumpdtb(tmpdir_short):
     assert 'reg = <0x00 0x00 0x00 0x10000000>;' in dts.stdout
     assert 'bootargs = "rounds=7 x";' in dts.stdout
     assert 'compatible = "ns16550a";' in dts.stdout
+
+
+def test_stop_pauses_a_busy_guest(start, tmpdir_short, accel):
+    """stop must take the vCPU out of guest code (the kick), cont must
+    let it go on from where it was."""
+    out = os.path.join(tmpdir_short, 'serial.txt')
+    m = start('-accel', accel, '-m', '16M', '-kernel', guest('dirtier'),
+              '-serial', 'file:' + out)
+    wait_for_text(out, 'round 2 ok', timeout=60)
+    q = m.connect()
+    q.ok('stop')
+    time.sleep(0.2)
+    frozen = open(out, newline='').read()
+    time.sleep(0.5)
+    assert open(out, newline='').read() == frozen
+    q.ok('cont')
+    last = frozen.count(' ok')
+    deadline = time.monotonic() + 60
+    while open(out, newline='').read().count(' ok') < last + 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert 'FAIL' not in open(out, newline='').read()

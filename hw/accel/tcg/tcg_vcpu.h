@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 
+#include "hw/accel/vcpu.h"
 #include "hw/bus.h"
 #include "hw/memory/guest_memory.h"
 #include "runtime/result.h"
@@ -24,28 +25,27 @@ struct uc_struct;
 
 namespace molt::hw {
 
-class TcgVcpu {
+class TcgVcpu : public Vcpu {
 public:
-    enum class Exit { Halted, Paused };
 
     static Result<std::unique_ptr<TcgVcpu>> create(const GuestMemory& ram, const Bus& pio);
-    ~TcgVcpu();
+    ~TcgVcpu() override;
     TcgVcpu(const TcgVcpu&) = delete;
     TcgVcpu& operator=(const TcgVcpu&) = delete;
 
     // The boot state: 64-bit mode, RIP = entry, RDI = the device tree's
     // address, RSP = 0, RFLAGS = 2.
-    Result<void> set_boot_state(uint64_t entry, uint64_t fdt_address);
+    Result<void> set_boot_state(uint64_t entry, uint64_t fdt_address) override;
     uint64_t rip() const;
 
     // Runs guest code until HLT or a pause request.  A guest fault (an
     // invalid instruction, an access outside RAM and devices) is an Error
     // naming the address.
-    Result<Exit> run();
-    void request_pause() { m_pause.store(true, std::memory_order_release); }
-    void clear_pause() { m_pause.store(false, std::memory_order_release); }
+    Result<Exit> run() override;
+    void request_pause() override { m_pause.store(true, std::memory_order_release); }
+    void clear_pause() override { m_pause.store(false, std::memory_order_release); }
     // Translated code for [begin, end) is stale (the host wrote there).
-    void invalidate(uint64_t begin, uint64_t end);
+    void invalidate(uint64_t begin, uint64_t end) override;
 
 private:
     TcgVcpu(uc_struct* uc, const Bus& pio) : m_uc(uc), m_pio(pio) {}

@@ -1,0 +1,177 @@
+// KvmVcpu; see kvm_vcpu.h.
+#include "hw/accel/kvm/kvm_vcpu.h"
+
+#include <signal.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+namespace molt::hw {
+
+namespace {
+
+constexpr uint64_t kGdtAddress = 0x500;
+constexpr uint64_t kPml4Address = 0x9000;   // then PDPT, then 4 page directories
+constexpr uint64_t kPageTablesEnd = kPml4Address + 6 * 0x1000;
+constexpr int kKickSignal = SIGUSR1;
+
+void on_kick(int) {}   // only interrupts KVM_RUN
+
+void install_kick_handler() {
+    static bool installed = [] {
+        struct sigaction sa {};
+        sa.sa_handler = on_kick;
+        sigemptyset(&sa.sa_mask);
+        sigaction(kKickSignal, &sa, nullptr);   // no SA_RESTART: KVM_RUN returns EINTR
+        return true;
+    }();
+    (void)installed;
+}
+
+// Identity map of 4 GiB with 2 MiB pages (Intel SDM vol. 3A 4.5).
+Result<void> write_page_tables(const GuestMemory& ram) {
+    constexpr uint64_t kPresentWritable = 0x3, kLargePage = 0x80;
+    uint64_t pdpt = kPml4Address + 0x1000;
+    MOLT_TRY(ram.write_obj(kPml4Address, pdpt | kPresentWritable));
+    for (uint64_t i = 0; i < 4; ++i) {
+        uint64_t pd = pdpt + 0x1000 * (i + 1);
+        MOLT_TRY(ram.write_obj(pdpt + 8 * i, pd | kPresentWritable));
+        for (uint64_t j = 0; j < 512; ++j) {
+            uint64_t addr = (i << 30) | (j << 21);
+            MOLT_TRY(ram.write_obj(pd + 8 * j, addr | kPresentWritable | kLargePage));
+        }
+    }
+    // Null, 64-bit code (0x08), data (0x10).
+    const uint64_t gdt[3] = {0, 0x00af9b000000ffffull, 0x00cf93000000ffffull};
+    for (uint64_t i = 0; i < 3; ++i) MOLT_TRY(ram.write_obj(kGdtAddress + 8 * i, gdt[i]));
+    return ok();
+}
+
+kvm_segment segment(uint16_t selector, uint8_t type, bool code) {
+    kvm_segment s{};
+    s.base = 0;
+    s.limit = 0xffffffff;
+    s.selector = selector;
+    s.type = type;
+    s.present = 1;
+    s.s = 1;
+    s.g = 1;
+    s.l = code ? 1 : 0;
+    s.db = code ? 0 : 1;
+    return s;
+}
+
+std::string hex(uint64_t v) {
+    char buf[24];
+    std::snprintf(buf, sizeof(buf), "0x%llx", static_cast<unsigned long long>(v));
+    return buf;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<KvmVcpu>> KvmVcpu::create(const kvm::Kvm& kvm, const kvm::VmFd& vm,
+                                                 const GuestMemory& ram, const Bus& pio,
+                                                 const Bus& mmio) {
+    kvm::VcpuFd fd = MOLT_TRY(vm.create_vcpu(0));
+    std::vector<kvm_cpuid_entry2> cpuid = MOLT_TRY(kvm.supported_cpuid());
+    MOLT_TRY(fd.set_cpuid(cpuid));
+    install_kick_handler();
+    return std::unique_ptr<KvmVcpu>(new KvmVcpu(std::move(fd), ram, pio, mmio));
+}
+
+Result<void> KvmVcpu::set_boot_state(uint64_t entry, uint64_t fdt_address) {
+    if (!m_ram.contains(0, kPageTablesEnd)) return Error("guest RAM too small for the page tables");
+    MOLT_TRY(write_page_tables(m_ram));
+    kvm_sregs s = MOLT_TRY(m_fd.sregs());
+    s.cs = segment(0x08, 0xb, true);
+    s.ds = s.es = s.fs = s.gs = s.ss = segment(0x10, 0x3, false);
+    s.gdt.base = kGdtAddress;
+    s.gdt.limit = 3 * 8 - 1;
+    s.cr0 = 0x80050033;   // PG, AM, WP, NE, ET, MP, PE
+    s.cr3 = kPml4Address;
+    s.cr4 = 0x20;         // PAE
+    s.efer = 0x500;       // LMA, LME
+    MOLT_TRY(m_fd.set_sregs(s));
+    kvm_regs r{};
+    r.rip = entry;
+    r.rdi = fdt_address;
+    r.rflags = 2;
+    return m_fd.set_regs(r);
+}
+
+void KvmVcpu::on_thread_start() {
+    m_thread = pthread_self();
+    m_thread_known.store(true, std::memory_order_release);
+}
+
+void KvmVcpu::request_pause() {
+    m_pause.store(true, std::memory_order_release);
+    // SAFETY: immediate_exit is the one kvm_run field userspace may set
+    // while another thread is in KVM_RUN (api.rst, "immediate_exit").
+    __atomic_store_n(&m_fd.run_area()->immediate_exit, 1, __ATOMIC_RELEASE);
+    if (m_thread_known.load(std::memory_order_acquire)) pthread_kill(m_thread, kKickSignal);
+}
+
+void KvmVcpu::clear_pause() {
+    m_pause.store(false, std::memory_order_release);
+    __atomic_store_n(&m_fd.run_area()->immediate_exit, 0, __ATOMIC_RELEASE);
+}
+
+Result<Vcpu::Exit> KvmVcpu::run() {
+    while (!m_pause.load(std::memory_order_acquire)) {
+        Result<void> r = m_fd.run();
+        if (!r) {
+            int err = r.error().errno_value();
+            if (err == EINTR || err == EAGAIN) continue;
+            return r.error();
+        }
+        if (!MOLT_TRY(handle_exit())) return Exit::Halted;
+    }
+    return Exit::Paused;
+}
+
+Result<bool> KvmVcpu::handle_exit() {
+    kvm_run& run = *m_fd.run_area();
+    switch (run.exit_reason) {
+    case KVM_EXIT_IO: handle_io(run); return true;
+    case KVM_EXIT_MMIO: handle_mmio(run); return true;
+    case KVM_EXIT_INTR: return true;
+    case KVM_EXIT_HLT: return false;
+    case KVM_EXIT_SHUTDOWN: {
+        kvm_regs regs = MOLT_TRY(m_fd.regs());
+        return Error("guest fault at RIP " + hex(regs.rip) + ": triple fault (shutdown)");
+    }
+    case KVM_EXIT_FAIL_ENTRY:
+        return Error("KVM entry failed, hardware reason " +
+                     hex(run.fail_entry.hardware_entry_failure_reason));
+    case KVM_EXIT_INTERNAL_ERROR:
+        return Error("KVM internal error, suberror " + std::to_string(run.internal.suberror));
+    default:
+        return Error("unexpected KVM exit " + std::to_string(run.exit_reason));
+    }
+}
+
+void KvmVcpu::handle_io(kvm_run& run) {
+    // SAFETY: the I/O data lies inside the kvm_run mapping at data_offset.
+    uint8_t* data = reinterpret_cast<uint8_t*>(&run) + run.io.data_offset;
+    for (uint32_t i = 0; i < run.io.count; ++i, data += run.io.size) {
+        std::span<uint8_t> bytes(data, run.io.size);
+        if (run.io.direction == KVM_EXIT_IO_OUT) {
+            m_pio.write(run.io.port, bytes);
+        } else if (!m_pio.read(run.io.port, bytes)) {
+            std::memset(data, 0xff, run.io.size);
+        }
+    }
+}
+
+void KvmVcpu::handle_mmio(kvm_run& run) {
+    std::span<uint8_t> bytes(run.mmio.data, run.mmio.len);
+    if (run.mmio.is_write) {
+        m_mmio.write(run.mmio.phys_addr, bytes);
+    } else if (!m_mmio.read(run.mmio.phys_addr, bytes)) {
+        std::memset(run.mmio.data, 0xff, run.mmio.len);
+    }
+}
+
+}  // namespace molt::hw
