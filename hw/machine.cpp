@@ -81,6 +81,15 @@ Result<void> Machine::reset() {
     return load_guest();
 }
 
+Result<api::X86CpuState> Machine::cpu_state() {
+    if (!m_vcpu) return Error("this machine has no vCPU state: no guest was given (-kernel)");
+    bool was_running = m_thread->state() == VcpuThread::State::Running;
+    m_thread->pause();
+    Result<api::X86CpuState> st = m_vcpu->save_state();
+    if (was_running) m_thread->resume();
+    return st;
+}
+
 std::optional<Error> Machine::take_failure() {
     if (!m_thread || m_failure_reported) return std::nullopt;
     std::optional<Error> f = m_thread->failure();

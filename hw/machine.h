@@ -50,6 +50,10 @@ public:
     bool has_guest() const { return m_vcpu != nullptr; }
     // The device tree as the guest gets it (-machine dumpdtb).
     const std::vector<uint8_t>& fdt() const { return m_fdt; }
+    // vCPU 0's state, read with the vCPU paused (and resumed afterwards if
+    // it was running).  An error without a guest.
+    Result<api::X86CpuState> cpu_state();
+
     // A fault the vCPU hit since the last call (main thread).
     std::optional<Error> take_failure();
     VcpuThread::State vcpu_state() const;

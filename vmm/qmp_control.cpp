@@ -98,6 +98,11 @@ Result<void> qmp_system_reset(Context& ctx) {
     return ctx.vmm.run_state->reset(ShutdownCause::HostQmpSystemReset);
 }
 
+Result<X86CpuState> qmp_x_query_cpu_state(Context& ctx) {
+    if (!ctx.vmm.machine) return Error("the machine does not exist yet");
+    return ctx.vmm.machine->cpu_state();
+}
+
 Result<std::vector<Memdev>> qmp_query_memdev(Context& ctx) {
     std::vector<Memdev> out;
     for (const auto& m : ctx.vmm.memory) out.push_back(m->info());

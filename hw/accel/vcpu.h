@@ -3,6 +3,7 @@
 // tcg vCPU (Unicorn) and the kvm vCPU (KVM_RUN).
 #pragma once
 
+#include "qapi-types-machine.h"
 #include "runtime/result.h"
 
 namespace molt::hw {
@@ -25,6 +26,10 @@ public:
     virtual Result<void> set_boot_state(uint64_t entry, uint64_t fdt_address) = 0;
     // The host wrote guest code in [begin, end) (only tcg caches it).
     virtual void invalidate(uint64_t, uint64_t) {}
+    // The architectural state (schema type X86CpuState), read or written
+    // while the vCPU is paused; any thread of this process.
+    virtual Result<api::X86CpuState> save_state() const = 0;
+    virtual Result<void> load_state(const api::X86CpuState& state) = 0;
 };
 
 }  // namespace molt::hw

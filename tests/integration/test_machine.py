@@ -195,3 +195,20 @@ def test_stop_pauses_a_busy_guest(start, tmpdir_short, accel):
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert 'FAIL' not in open(out, newline='').read()
+
+
+def test_cpu_state_over_qmp(start, tmpdir_short, accel):
+    out = os.path.join(tmpdir_short, 'serial.txt')
+    m = start('-accel', accel, '-S', '-kernel', guest('hello'), '-serial', 'file:' + out)
+    q = m.connect()
+    s = q.ok('x-query-cpu-state')
+    assert s['rip'] == 0x100000 and s['rdi'] == 0x80000     # entry, device tree
+    assert s['cs']['l'] is True
+    q.ok('cont')
+    wait_for_text(out, 'molt guest: PASS')
+    time.sleep(0.1)
+    s = q.ok('x-query-cpu-state')
+    assert 0x100000 < s['rip'] < 0x110000                   # halted inside _start
+    assert q.ok('query-status')['status'] == 'running'      # read, then resumed
+    r = start('-S').connect().cmd('x-query-cpu-state')
+    assert 'no guest was given' in r['error']['desc']

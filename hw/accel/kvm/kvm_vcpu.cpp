@@ -175,3 +175,94 @@ void KvmVcpu::handle_mmio(kvm_run& run) {
 }
 
 }  // namespace molt::hw
+
+namespace molt::hw {
+
+namespace {
+
+api::X86Segment from_kvm(const kvm_segment& k) {
+    api::X86Segment s{};
+    s.selector = k.selector;
+    s.base = k.base;
+    s.limit = k.limit;
+    s.type = k.type;
+    s.present = k.present;
+    s.dpl = k.dpl;
+    s.db = k.db;
+    s.s = k.s;
+    s.l = k.l;
+    s.g = k.g;
+    s.avl = k.avl;
+    return s;
+}
+
+kvm_segment to_kvm(const api::X86Segment& s, const kvm_segment& old) {
+    kvm_segment k = old;
+    k.selector = s.selector;
+    k.base = s.base;
+    k.limit = s.limit;
+    k.type = s.type;
+    k.present = s.present;
+    k.dpl = s.dpl;
+    k.db = s.db;
+    k.s = s.s;
+    k.l = s.l;
+    k.g = s.g;
+    k.avl = s.avl;
+    k.unusable = !s.present;
+    return k;
+}
+
+}  // namespace
+
+Result<api::X86CpuState> KvmVcpu::save_state() const {
+    kvm_regs r = MOLT_TRY(m_fd.regs());
+    kvm_sregs s = MOLT_TRY(m_fd.sregs());
+    api::X86CpuState st{};
+    st.rax = r.rax; st.rbx = r.rbx; st.rcx = r.rcx; st.rdx = r.rdx;
+    st.rsi = r.rsi; st.rdi = r.rdi; st.rsp = r.rsp; st.rbp = r.rbp;
+    st.r8 = r.r8; st.r9 = r.r9; st.r10 = r.r10; st.r11 = r.r11;
+    st.r12 = r.r12; st.r13 = r.r13; st.r14 = r.r14; st.r15 = r.r15;
+    st.rip = r.rip;
+    st.rflags = r.rflags;
+    *st.cs = from_kvm(s.cs);
+    *st.ds = from_kvm(s.ds);
+    *st.es = from_kvm(s.es);
+    *st.fs = from_kvm(s.fs);
+    *st.gs = from_kvm(s.gs);
+    *st.ss = from_kvm(s.ss);
+    st.gdt->base = s.gdt.base;
+    st.gdt->limit = s.gdt.limit;
+    st.idt->base = s.idt.base;
+    st.idt->limit = s.idt.limit;
+    st.cr0 = s.cr0; st.cr2 = s.cr2; st.cr3 = s.cr3; st.cr4 = s.cr4;
+    st.efer = s.efer;
+    return st;
+}
+
+Result<void> KvmVcpu::load_state(const api::X86CpuState& st) {
+    kvm_sregs s = MOLT_TRY(m_fd.sregs());
+    s.cs = to_kvm(*st.cs, s.cs);
+    s.ds = to_kvm(*st.ds, s.ds);
+    s.es = to_kvm(*st.es, s.es);
+    s.fs = to_kvm(*st.fs, s.fs);
+    s.gs = to_kvm(*st.gs, s.gs);
+    s.ss = to_kvm(*st.ss, s.ss);
+    s.gdt.base = st.gdt->base;
+    s.gdt.limit = st.gdt->limit;
+    s.idt.base = st.idt->base;
+    s.idt.limit = st.idt->limit;
+    s.cr0 = st.cr0; s.cr2 = st.cr2; s.cr3 = st.cr3; s.cr4 = st.cr4;
+    s.efer = st.efer;
+    MOLT_TRY(m_fd.set_sregs(s));
+    kvm_regs r{};
+    r.rax = st.rax; r.rbx = st.rbx; r.rcx = st.rcx; r.rdx = st.rdx;
+    r.rsi = st.rsi; r.rdi = st.rdi; r.rsp = st.rsp; r.rbp = st.rbp;
+    r.r8 = st.r8; r.r9 = st.r9; r.r10 = st.r10; r.r11 = st.r11;
+    r.r12 = st.r12; r.r13 = st.r13; r.r14 = st.r14; r.r15 = st.r15;
+    r.rip = st.rip;
+    r.rflags = st.rflags;
+    return m_fd.set_regs(r);
+}
+
+}  // namespace molt::hw

@@ -34,6 +34,8 @@ public:
     void request_pause() override;
     void clear_pause() override;
     Result<void> set_boot_state(uint64_t entry, uint64_t fdt_address) override;
+    Result<api::X86CpuState> save_state() const override;
+    Result<void> load_state(const api::X86CpuState& state) override;
 
 private:
     KvmVcpu(kvm::VcpuFd fd, const GuestMemory& ram, const Bus& pio, const Bus& mmio)

@@ -109,3 +109,108 @@ void TcgVcpu::on_out(uc_struct*, uint32_t port, int size, uint32_t value, void* 
 }
 
 }  // namespace molt::hw
+
+namespace molt::hw {
+
+namespace {
+
+constexpr uint32_t kMsrEfer = 0xc0000080;
+
+struct Gpr {
+    int id;
+    uint64_t api::X86CpuState::*member;
+};
+constexpr Gpr kGprs[] = {
+    {UC_X86_REG_RAX, &api::X86CpuState::rax}, {UC_X86_REG_RBX, &api::X86CpuState::rbx},
+    {UC_X86_REG_RCX, &api::X86CpuState::rcx}, {UC_X86_REG_RDX, &api::X86CpuState::rdx},
+    {UC_X86_REG_RSI, &api::X86CpuState::rsi}, {UC_X86_REG_RDI, &api::X86CpuState::rdi},
+    {UC_X86_REG_RSP, &api::X86CpuState::rsp}, {UC_X86_REG_RBP, &api::X86CpuState::rbp},
+    {UC_X86_REG_R8, &api::X86CpuState::r8}, {UC_X86_REG_R9, &api::X86CpuState::r9},
+    {UC_X86_REG_R10, &api::X86CpuState::r10}, {UC_X86_REG_R11, &api::X86CpuState::r11},
+    {UC_X86_REG_R12, &api::X86CpuState::r12}, {UC_X86_REG_R13, &api::X86CpuState::r13},
+    {UC_X86_REG_R14, &api::X86CpuState::r14}, {UC_X86_REG_R15, &api::X86CpuState::r15},
+    {UC_X86_REG_RFLAGS, &api::X86CpuState::rflags},
+    {UC_X86_REG_CR0, &api::X86CpuState::cr0}, {UC_X86_REG_CR2, &api::X86CpuState::cr2},
+    {UC_X86_REG_CR3, &api::X86CpuState::cr3}, {UC_X86_REG_CR4, &api::X86CpuState::cr4},
+};
+
+struct Seg {
+    int id;
+    Box<api::X86Segment> api::X86CpuState::*member;
+    bool code;
+};
+constexpr Seg kSegs[] = {
+    {UC_X86_REG_CS, &api::X86CpuState::cs, true}, {UC_X86_REG_DS, &api::X86CpuState::ds, false},
+    {UC_X86_REG_ES, &api::X86CpuState::es, false}, {UC_X86_REG_FS, &api::X86CpuState::fs, false},
+    {UC_X86_REG_GS, &api::X86CpuState::gs, false}, {UC_X86_REG_SS, &api::X86CpuState::ss, false},
+};
+
+api::X86Segment flat(uint16_t selector, bool code) {
+    api::X86Segment s{};
+    s.selector = selector;
+    s.limit = 0xffffffff;
+    s.type = code ? 0xb : 0x3;
+    s.present = true;
+    s.s = true;
+    s.l = code;
+    s.db = !code;
+    s.g = true;
+    return s;
+}
+
+}  // namespace
+
+Result<api::X86CpuState> TcgVcpu::save_state() const {
+    api::X86CpuState st{};
+    uc_err err = UC_ERR_OK;
+    for (const Gpr& g : kGprs) {
+        if (err == UC_ERR_OK) err = uc_reg_read(m_uc, g.id, &(st.*g.member));
+    }
+    if (err == UC_ERR_OK) err = uc_reg_read(m_uc, UC_X86_REG_RIP, &st.rip);
+    for (const Seg& sg : kSegs) {
+        uint64_t sel = 0;
+        if (err == UC_ERR_OK) err = uc_reg_read(m_uc, sg.id, &sel);
+        *(st.*sg.member) = flat(static_cast<uint16_t>(sel), sg.code);
+    }
+    uc_x86_mmr gdt{}, idt{};
+    if (err == UC_ERR_OK) err = uc_reg_read(m_uc, UC_X86_REG_GDTR, &gdt);
+    if (err == UC_ERR_OK) err = uc_reg_read(m_uc, UC_X86_REG_IDTR, &idt);
+    uc_x86_msr efer{kMsrEfer, 0};
+    if (err == UC_ERR_OK) err = uc_reg_read(m_uc, UC_X86_REG_MSR, &efer);
+    uint64_t fs_base = 0, gs_base = 0;
+    if (err == UC_ERR_OK) err = uc_reg_read(m_uc, UC_X86_REG_FS_BASE, &fs_base);
+    if (err == UC_ERR_OK) err = uc_reg_read(m_uc, UC_X86_REG_GS_BASE, &gs_base);
+    if (err != UC_ERR_OK) return uc_error(err, "tcg: cannot read the vCPU state");
+    st.gdt->base = gdt.base;
+    st.gdt->limit = static_cast<uint16_t>(gdt.limit);
+    st.idt->base = idt.base;
+    st.idt->limit = static_cast<uint16_t>(idt.limit);
+    st.efer = efer.value;
+    st.fs->base = fs_base;
+    st.gs->base = gs_base;
+    return st;
+}
+
+Result<void> TcgVcpu::load_state(const api::X86CpuState& st) {
+    uc_err err = UC_ERR_OK;
+    for (const Seg& sg : kSegs) {
+        uint64_t sel = (st.*sg.member)->selector;
+        if (err == UC_ERR_OK) err = uc_reg_write(m_uc, sg.id, &sel);
+    }
+    uc_x86_mmr gdt{0, st.gdt->base, st.gdt->limit, 0}, idt{0, st.idt->base, st.idt->limit, 0};
+    uc_x86_msr efer{kMsrEfer, st.efer};
+    if (err == UC_ERR_OK) err = uc_reg_write(m_uc, UC_X86_REG_GDTR, &gdt);
+    if (err == UC_ERR_OK) err = uc_reg_write(m_uc, UC_X86_REG_IDTR, &idt);
+    if (err == UC_ERR_OK) err = uc_reg_write(m_uc, UC_X86_REG_MSR, &efer);
+    // An FS/GS selector write reloads the base: the bases come after.
+    if (err == UC_ERR_OK) err = uc_reg_write(m_uc, UC_X86_REG_FS_BASE, &st.fs->base);
+    if (err == UC_ERR_OK) err = uc_reg_write(m_uc, UC_X86_REG_GS_BASE, &st.gs->base);
+    for (const Gpr& g : kGprs) {
+        if (err == UC_ERR_OK) err = uc_reg_write(m_uc, g.id, &(st.*g.member));
+    }
+    if (err == UC_ERR_OK) err = uc_reg_write(m_uc, UC_X86_REG_RIP, &st.rip);
+    if (err != UC_ERR_OK) return uc_error(err, "tcg: cannot write the vCPU state");
+    return ok();
+}
+
+}  // namespace molt::hw

@@ -37,6 +37,11 @@ public:
     // address, RSP = 0, RFLAGS = 2.
     Result<void> set_boot_state(uint64_t entry, uint64_t fdt_address) override;
     uint64_t rip() const;
+    // Unicorn exposes no hidden segment parts: save_state() reports the
+    // flat 64-bit segments it runs with; load_state() writes selectors,
+    // bases, control registers, EFER and the GPRs, RIP last.
+    Result<api::X86CpuState> save_state() const override;
+    Result<void> load_state(const api::X86CpuState& state) override;
 
     // Runs guest code until HLT or a pause request.  A guest fault (an
     // invalid instruction, an access outside RAM and devices) is an Error
