@@ -81,13 +81,63 @@ Result<void> Machine::reset() {
     return load_guest();
 }
 
-Result<api::X86CpuState> Machine::cpu_state() {
-    if (!m_vcpu) return Error("this machine has no vCPU state: no guest was given (-kernel)");
+bool Machine::pause_for_access() {
     bool was_running = m_thread->state() == VcpuThread::State::Running;
     m_thread->pause();
-    Result<api::X86CpuState> st = m_vcpu->save_state();
+    return was_running;
+}
+
+void Machine::resume_after_access(bool was_running) {
     if (was_running) m_thread->resume();
+}
+
+Result<api::X86CpuState> Machine::cpu_state() {
+    if (!m_vcpu) return Error("this machine has no vCPU state: no guest was given (-kernel)");
+    bool was_running = pause_for_access();
+    Result<api::X86CpuState> st = m_vcpu->save_state();
+    resume_after_access(was_running);
     return st;
+}
+
+Result<void> Machine::start_dirty_log() {
+    if (m_dirty) return Error("dirty page tracking is already on");
+    auto bitmap = std::make_unique<DirtyBitmap>(m_ram.size_bytes());
+    std::span<uint8_t> host = m_ram.host_mapping();
+    if (m_vm) MOLT_TRY(m_vm->set_memory(0, 0, host.size(), host.data(), KVM_MEM_LOG_DIRTY_PAGES));
+    if (m_vcpu) {
+        bool was_running = pause_for_access();
+        Result<void> r = m_vcpu->set_dirty_bitmap(bitmap.get());
+        resume_after_access(was_running);
+        MOLT_TRY(r);
+    }
+    m_ram.set_dirty_bitmap(bitmap.get());
+    m_dirty = std::move(bitmap);
+    return ok();
+}
+
+Result<std::vector<uint64_t>> Machine::sync_dirty_log() {
+    if (!m_dirty) return Error("dirty page tracking is off");
+    std::vector<uint64_t> bits = m_dirty->take();
+    if (m_vm) {
+        std::vector<uint64_t> kvm_bits = MOLT_TRY(m_vm->dirty_log(0, bits.size()));
+        for (size_t i = 0; i < bits.size(); ++i) bits[i] |= kvm_bits[i];
+    }
+    return bits;
+}
+
+Result<void> Machine::stop_dirty_log() {
+    if (!m_dirty) return ok();
+    m_ram.set_dirty_bitmap(nullptr);
+    if (m_vcpu) {
+        bool was_running = pause_for_access();
+        Result<void> r = m_vcpu->set_dirty_bitmap(nullptr);
+        resume_after_access(was_running);
+        MOLT_TRY(r);
+    }
+    std::span<uint8_t> host = m_ram.host_mapping();
+    if (m_vm) MOLT_TRY(m_vm->set_memory(0, 0, host.size(), host.data(), 0));
+    m_dirty.reset();
+    return ok();
 }
 
 std::optional<Error> Machine::take_failure() {

@@ -54,6 +54,14 @@ public:
     // it was running).  An error without a guest.
     Result<api::X86CpuState> cpu_state();
 
+    // Dirty page tracking for migration: guest writes (KVM's dirty log, or
+    // tcg's write hook) and the VMM's own writes to guest RAM.  sync
+    // returns the pages written since start or the previous sync, one bit
+    // per 4 KiB page, and clears them.  Main thread.
+    Result<void> start_dirty_log();
+    Result<std::vector<uint64_t>> sync_dirty_log();
+    Result<void> stop_dirty_log();
+
     // A fault the vCPU hit since the last call (main thread).
     std::optional<Error> take_failure();
     VcpuThread::State vcpu_state() const;
@@ -62,6 +70,10 @@ private:
     Machine(MachineSetup setup, std::span<uint8_t> ram);
     Result<void> load_guest();
     Result<void> create_vcpu();
+    // The vCPU out of guest code for the main thread to read or change it;
+    // returns whether to resume it afterwards.
+    bool pause_for_access();
+    void resume_after_access(bool was_running);
 
     MachineSetup m_setup;
     GuestMemory m_ram;
@@ -72,6 +84,7 @@ private:
     std::unique_ptr<kvm::Kvm> m_kvm;     // kvm only; outlive the vCPU
     std::unique_ptr<kvm::VmFd> m_vm;
     std::unique_ptr<Vcpu> m_vcpu;
+    std::unique_ptr<DirtyBitmap> m_dirty;   // while tracking
     std::unique_ptr<VcpuThread> m_thread;
     bool m_failure_reported = false;
 };

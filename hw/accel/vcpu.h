@@ -3,6 +3,7 @@
 // tcg vCPU (Unicorn) and the kvm vCPU (KVM_RUN).
 #pragma once
 
+#include "hw/memory/dirty_bitmap.h"
 #include "qapi-types-machine.h"
 #include "runtime/result.h"
 
@@ -30,6 +31,10 @@ public:
     // while the vCPU is paused; any thread of this process.
     virtual Result<api::X86CpuState> save_state() const = 0;
     virtual Result<void> load_state(const api::X86CpuState& state) = 0;
+    // Guest writes mark `bitmap` while it is set (null: off); for
+    // accelerators whose dirty log is not kept by the VM itself (tcg).
+    // While paused.
+    virtual Result<void> set_dirty_bitmap(DirtyBitmap*) { return ok(); }
 };
 
 }  // namespace molt::hw

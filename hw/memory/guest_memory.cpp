@@ -27,12 +27,14 @@ Result<void> GuestMemory::read(uint64_t gpa, std::span<uint8_t> out) const {
 Result<void> GuestMemory::write(uint64_t gpa, std::span<const uint8_t> in) const {
     if (!contains(gpa, in.size())) return outside(gpa, in.size());
     std::memcpy(m_host.data() + gpa, in.data(), in.size());
+    mark(gpa, in.size());
     return ok();
 }
 
 Result<void> GuestMemory::fill(uint64_t gpa, uint64_t length, uint8_t value) const {
     if (!contains(gpa, length)) return outside(gpa, length);
     std::memset(m_host.data() + gpa, value, length);
+    mark(gpa, length);
     return ok();
 }
 

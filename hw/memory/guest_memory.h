@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <span>
 
+#include "hw/memory/dirty_bitmap.h"
 #include "runtime/result.h"
 
 namespace molt::hw {
@@ -46,8 +47,17 @@ public:
     // Unicorn's uc_mem_map_ptr): the host mapping itself.
     std::span<uint8_t> host_mapping() const { return m_host; }
 
+    // While set, write() and fill() mark the pages they change (the VMM's
+    // own writes, which no accelerator sees).  Not owned.
+    void set_dirty_bitmap(DirtyBitmap* bitmap) { m_dirty.store(bitmap, std::memory_order_release); }
+
 private:
+    void mark(uint64_t gpa, uint64_t length) const {
+        if (DirtyBitmap* d = m_dirty.load(std::memory_order_acquire)) d->mark(gpa, length);
+    }
+
     std::span<uint8_t> m_host;
+    std::atomic<DirtyBitmap*> m_dirty{nullptr};
 };
 
 }  // namespace molt::hw

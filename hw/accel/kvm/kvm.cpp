@@ -85,6 +85,15 @@ Result<void> VmFd::set_tss_addr(uint64_t addr) {
     return ok();
 }
 
+Result<std::vector<uint64_t>> VmFd::dirty_log(uint32_t slot, size_t words) const {
+    std::vector<uint64_t> bits(words);
+    kvm_dirty_log log{};
+    log.slot = slot;
+    log.dirty_bitmap = bits.data();
+    if (xioctl(m_fd.get(), KVM_GET_DIRTY_LOG, &log) < 0) return Error::from_errno(errno, "KVM_GET_DIRTY_LOG");
+    return bits;
+}
+
 Result<VcpuFd> VmFd::create_vcpu(unsigned id) const {
     UniqueFd fd(xioctl(m_fd.get(), KVM_CREATE_VCPU, id));
     if (!fd) return Error::from_errno(errno, "KVM_CREATE_VCPU");

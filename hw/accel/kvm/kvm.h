@@ -40,6 +40,9 @@ public:
     // KVM_SET_USER_MEMORY_REGION (flags: KVM_MEM_LOG_DIRTY_PAGES...).
     Result<void> set_memory(uint32_t slot, uint64_t gpa, uint64_t size, void* host, uint32_t flags);
     Result<void> set_tss_addr(uint64_t addr);
+    // KVM_GET_DIRTY_LOG: the slot's dirty bits since the last call (one
+    // bit per 4 KiB page; `words` 64-bit words), cleared by the kernel.
+    Result<std::vector<uint64_t>> dirty_log(uint32_t slot, size_t words) const;
     Result<VcpuFd> create_vcpu(unsigned id) const;
 
 private:

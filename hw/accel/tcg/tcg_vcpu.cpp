@@ -27,6 +27,7 @@ Result<std::unique_ptr<TcgVcpu>> TcgVcpu::create(const GuestMemory& ram, const B
     if (err != UC_ERR_OK) return uc_error(err, "tcg: cannot start the Unicorn engine");
     std::unique_ptr<TcgVcpu> cpu(new TcgVcpu(uc, pio));
     std::span<uint8_t> host = ram.host_mapping();
+    cpu->m_ram_bytes = host.size();
     if (host.size() % 4096 != 0) return Error("tcg: guest RAM size must be a multiple of 4 KiB");
     err = uc_mem_map_ptr(uc, 0, host.size(), UC_PROT_ALL, host.data());
     if (err != UC_ERR_OK) return uc_error(err, "tcg: cannot map guest RAM");
@@ -81,6 +82,28 @@ Result<TcgVcpu::Exit> TcgVcpu::run() {
 }
 
 void TcgVcpu::invalidate(uint64_t begin, uint64_t end) { uc_ctl_remove_cache(m_uc, begin, end); }
+
+Result<void> TcgVcpu::set_dirty_bitmap(DirtyBitmap* bitmap) {
+    if (m_write_hook) {
+        uc_hook_del(m_uc, m_write_hook);
+        m_write_hook = 0;
+    }
+    m_dirty = bitmap;
+    if (!bitmap) return ok();
+    uc_hook h;
+    // SAFETY: as in add_hooks().
+    uc_err err = uc_hook_add(m_uc, &h, UC_HOOK_MEM_WRITE, reinterpret_cast<void*>(&on_write), this,
+                             0, m_ram_bytes - 1);
+    if (err != UC_ERR_OK) return uc_error(err, "tcg: cannot track dirty pages");
+    m_write_hook = h;
+    return ok();
+}
+
+bool TcgVcpu::on_write(uc_struct*, int, uint64_t address, int size, int64_t, void* opaque) {
+    auto* self = static_cast<TcgVcpu*>(opaque);
+    if (self->m_dirty) self->m_dirty->mark(address, static_cast<uint64_t>(size));
+    return true;
+}
 
 void TcgVcpu::on_block(uc_struct* uc, uint64_t, uint32_t, void* opaque) {
     auto* self = static_cast<TcgVcpu*>(opaque);

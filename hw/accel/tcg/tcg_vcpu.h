@@ -42,6 +42,9 @@ public:
     // bases, control registers, EFER and the GPRs, RIP last.
     Result<api::X86CpuState> save_state() const override;
     Result<void> load_state(const api::X86CpuState& state) override;
+    // A UC_HOOK_MEM_WRITE over RAM marks the bitmap (accel.md B.4: exact,
+    // +5-15% per store).
+    Result<void> set_dirty_bitmap(DirtyBitmap* bitmap) override;
 
     // Runs guest code until HLT or a pause request.  A guest fault (an
     // invalid instruction, an access outside RAM and devices) is an Error
@@ -58,11 +61,16 @@ private:
     static void on_block(uc_struct* uc, uint64_t address, uint32_t size, void* self);
     static uint32_t on_in(uc_struct* uc, uint32_t port, int size, void* self);
     static void on_out(uc_struct* uc, uint32_t port, int size, uint32_t value, void* self);
+    static bool on_write(uc_struct* uc, int type, uint64_t address, int size, int64_t value,
+                         void* self);
 
     uc_struct* m_uc;
     const Bus& m_pio;
     std::atomic<bool> m_pause{false};
     bool m_stopped_by_us = false;   // vCPU thread only
+    uint64_t m_ram_bytes = 0;
+    DirtyBitmap* m_dirty = nullptr;
+    size_t m_write_hook = 0;        // uc_hook, 0: none
 };
 
 }  // namespace molt::hw
