@@ -93,7 +93,9 @@ TEST_CASE("introspection: every entry reads back as SchemaInfo, unchanged") {
     for (const auto& e : s.doc.value().GetArray()) {
         auto info = from_json<api::SchemaInfo>(e);
         REQUIRE_MESSAGE(info, Json(e).str() << ": " << info.error().message());
-        CHECK(to_json(*info) == Json(e).str());
+        // Equal as JSON values: member order differs where the reply puts
+        // 'features' last (as QEMU does) and SchemaInfo's base has it early.
+        CHECK_MESSAGE(*Json::parse(to_json(*info)) == Json(e), Json(e).str());
         kinds[str_of(e, "meta-type")]++;
     }
     for (const char* k : {"builtin", "enum", "array", "object", "command", "event"}) {
