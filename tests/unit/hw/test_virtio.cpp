@@ -1,0 +1,271 @@
+// Unit tests of the virtio layer (hw/virtio): the split virtqueue and the
+// virtio-mmio transport, driven the way a guest driver drives them, on a
+// fake guest memory with a queue builder.  Malformed descriptors of every
+// kind must put the device in NEEDS_RESET - never crash, never touch
+// memory outside RAM - and a reset must bring it back.
+#include <doctest/doctest.h>
+
+#include <cctype>
+#include <cstring>
+#include <vector>
+
+#include "hw/virtio/mmio.h"
+
+using namespace molt;
+using namespace molt::hw;
+using namespace molt::hw::virtio;
+
+namespace {
+
+constexpr uint64_t kDesc = 0x1000, kAvail = 0x2000, kUsed = 0x3000, kData = 0x10000;
+constexpr uint16_t kSize = 8;
+
+// Writes rings into guest memory as a driver would.
+struct QueueBuilder {
+    const GuestMemory& ram;
+    uint16_t avail_idx = 0;
+
+    void desc(uint16_t i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next) {
+        REQUIRE(ram.write_obj(kDesc + 16u * i, addr));
+        REQUIRE(ram.write_obj(kDesc + 16u * i + 8, len));
+        REQUIRE(ram.write_obj(kDesc + 16u * i + 12, flags));
+        REQUIRE(ram.write_obj(kDesc + 16u * i + 14, next));
+    }
+    void post(uint16_t head) {
+        REQUIRE(ram.write_obj(kAvail + 4 + 2u * (avail_idx % kSize), head));
+        ++avail_idx;
+        REQUIRE(ram.write_obj(kAvail + 2, avail_idx));
+    }
+    uint16_t used_idx() const { return *ram.read_obj<uint16_t>(kUsed + 2); }
+    uint32_t used_len(uint16_t slot) const { return *ram.read_obj<uint32_t>(kUsed + 4 + 8u * slot + 4); }
+};
+
+// A test device (id 0x7e): copies each chain's readable bytes, upper-cased,
+// into its writable buffers.
+struct UpperDevice : Device {
+    std::vector<Queue>* queues = nullptr;
+    const GuestMemory* ram = nullptr;
+    int activations = 0, resets = 0;
+
+    uint32_t device_id() const override { return 0x7e; }
+    uint64_t device_features() const override { return kFeatureVersion1 | 1; }
+    size_t queue_count() const override { return 1; }
+    uint16_t queue_max_size() const override { return kSize; }
+    void read_config(uint64_t offset, std::span<uint8_t> data) override {
+        for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(0xa0 + offset + i);
+    }
+    Result<void> activate(uint64_t, std::vector<Queue>& q, const GuestMemory& r) override {
+        queues = &q;
+        ram = &r;
+        ++activations;
+        return ok();
+    }
+    Result<void> notify(size_t index) override {
+        Queue& q = (*queues)[index];
+        while (true) {
+            std::optional<Chain> c = MOLT_TRY(q.pop(*ram));
+            if (!c) return ok();
+            std::vector<uint8_t> bytes;
+            for (const Segment& s : c->readable) {
+                std::vector<uint8_t> part(s.len);
+                MOLT_TRY(ram->read(s.gpa, part));
+                bytes.insert(bytes.end(), part.begin(), part.end());
+            }
+            for (auto& b : bytes) b = static_cast<uint8_t>(std::toupper(b));
+            uint32_t written = 0;
+            for (const Segment& s : c->writable) {
+                uint32_t n = std::min<uint32_t>(s.len, static_cast<uint32_t>(bytes.size() - written));
+                MOLT_TRY(ram->write(s.gpa, std::span(bytes.data() + written, n)));
+                written += n;
+            }
+            MOLT_TRY(q.push_used(*ram, c->head, written));
+        }
+    }
+    void reset() override { ++resets; queues = nullptr; }
+};
+
+struct Fixture {
+    std::vector<uint8_t> host = std::vector<uint8_t>(1 << 20);
+    GuestMemory ram{host};
+    UpperDevice* dev = new UpperDevice();
+    MmioTransport mmio{std::unique_ptr<Device>(dev), ram};
+    QueueBuilder qb{ram};
+
+    uint32_t rd(uint64_t off) {
+        uint32_t v = 0;
+        mmio.read(off, std::span(reinterpret_cast<uint8_t*>(&v), 4));
+        return v;
+    }
+    void wr(uint64_t off, uint32_t v) {
+        mmio.write(off, std::span(reinterpret_cast<const uint8_t*>(&v), 4));
+    }
+    // The driver initialisation sequence of 3.1.1.
+    void init(uint32_t num = kSize, uint64_t features = kFeatureVersion1) {
+        wr(0x70, 0);
+        wr(0x70, 1);
+        wr(0x70, 1 | 2);
+        wr(0x24, 0);
+        wr(0x20, static_cast<uint32_t>(features));
+        wr(0x24, 1);
+        wr(0x20, static_cast<uint32_t>(features >> 32));
+        wr(0x70, 1 | 2 | 8);
+        wr(0x30, 0);
+        wr(0x38, num);
+        wr(0x80, kDesc);
+        wr(0x90, kAvail);
+        wr(0xa0, kUsed);
+        wr(0x44, 1);
+        wr(0x70, 1 | 2 | 8 | 4);
+    }
+    void put(uint64_t gpa, const char* s) {
+        REQUIRE(ram.write(gpa, std::span(reinterpret_cast<const uint8_t*>(s), std::strlen(s))));
+    }
+    std::string get(uint64_t gpa, size_t n) {
+        std::string s(n, '\0');
+        REQUIRE(ram.read(gpa, std::span(reinterpret_cast<uint8_t*>(s.data()), n)));
+        return s;
+    }
+    bool needs_reset() { return (rd(0x70) & 0x40) != 0; }
+};
+
+}  // namespace
+
+TEST_CASE_FIXTURE(Fixture, "virtio-mmio: identity registers; 32-bit access only") {
+    CHECK(rd(0x000) == 0x74726976);
+    CHECK(rd(0x004) == 2);
+    CHECK(rd(0x008) == 0x7e);
+    wr(0x014, 1);
+    CHECK(rd(0x010) == 1);   // VERSION_1 is bit 32
+    wr(0x014, 0);
+    CHECK(rd(0x010) == 1);
+    uint16_t half = 0xffff;
+    mmio.read(0x000, std::span(reinterpret_cast<uint8_t*>(&half), 2));
+    CHECK(half == 0);
+    uint8_t cfg[2];
+    mmio.read(0x101, cfg);
+    CHECK(cfg[0] == 0xa1);
+    CHECK(rd(0x034) == kSize);
+    wr(0x030, 5);
+    CHECK(rd(0x034) == 0);   // no such queue
+}
+
+TEST_CASE_FIXTURE(Fixture, "virtio-mmio: a chain goes through and comes back used") {
+    init();
+    REQUIRE(dev->activations == 1);
+    CHECK(rd(0x70) == (1 | 2 | 8 | 4));
+    put(kData, "hello ");
+    put(kData + 0x100, "world");
+    qb.desc(0, kData, 6, kDescNext, 1);
+    qb.desc(1, kData + 0x100, 5, kDescNext, 2);
+    qb.desc(2, kData + 0x200, 64, kDescWrite, 0);
+    qb.post(0);
+    wr(0x50, 0);
+    CHECK_FALSE(needs_reset());
+    CHECK(qb.used_idx() == 1);
+    CHECK(qb.used_len(0) == 11);
+    CHECK(get(kData + 0x200, 11) == "HELLO WORLD");
+    // Many more, wrapping the rings.
+    for (int i = 0; i < 3 * kSize; ++i) {
+        qb.desc(3, kData, 6, kDescNext, 4);
+        qb.desc(4, kData + 0x300, 6, kDescWrite, 0);
+        qb.post(3);
+        wr(0x50, 0);
+    }
+    CHECK(qb.used_idx() == 1 + 3 * kSize);
+    CHECK_FALSE(needs_reset());
+}
+
+TEST_CASE_FIXTURE(Fixture, "virtio-mmio: feature negotiation refuses unknown or legacy features") {
+    init(kSize, kFeatureVersion1 | (uint64_t{1} << 40));   // bit 40 not offered
+    CHECK((rd(0x70) & 8) == 0);
+    CHECK((rd(0x70) & 4) == 0);
+    CHECK(dev->activations == 0);
+    init(kSize, 1);   // no VERSION_1
+    CHECK((rd(0x70) & 8) == 0);
+    init();
+    CHECK(dev->activations == 1);
+}
+
+TEST_CASE_FIXTURE(Fixture, "virtio-mmio: bad queue configurations need a reset") {
+    init(6);   // not a power of two
+    CHECK(needs_reset());
+    CHECK(mmio.failure().find("queue 0") != std::string::npos);
+    CHECK(dev->activations == 0);
+    init(16);   // above QueueNumMax
+    CHECK(needs_reset());
+    wr(0x70, 0);
+    wr(0x70, 1);
+    wr(0x70, 3);
+    wr(0x20, 0);
+    wr(0x24, 1);
+    wr(0x20, 1);
+    wr(0x70, 11);
+    wr(0x38, kSize);
+    wr(0x80, 0xfffff000);   // ring far outside the 1 MiB of RAM
+    wr(0x90, kAvail);
+    wr(0xa0, kUsed);
+    wr(0x44, 1);
+    wr(0x70, 15);
+    CHECK(needs_reset());
+    CHECK(mmio.failure() == "queue 0: virtqueue: ring outside guest RAM");
+    init();
+    CHECK_FALSE(needs_reset());   // a reset brings it back
+}
+
+TEST_CASE_FIXTURE(Fixture, "virtio-mmio: malformed descriptors of every kind need a reset") {
+    struct Case {
+        const char* name;
+        void (*build)(QueueBuilder&);
+        const char* message;
+    };
+    const Case cases[] = {
+        {"index out of range", [](QueueBuilder& b) { b.post(9); }, "descriptor index 9 out of range"},
+        {"loop", [](QueueBuilder& b) {
+             b.desc(0, kData, 4, kDescNext, 1);
+             b.desc(1, kData, 4, kDescNext, 0);
+             b.post(0);
+         }, "descriptor chain loops"},
+        {"next out of range", [](QueueBuilder& b) {
+             b.desc(0, kData, 4, kDescNext, 200);
+             b.post(0);
+         }, "descriptor index 200 out of range"},
+        {"buffer outside RAM", [](QueueBuilder& b) {
+             b.desc(0, 0xffffffffff00ull, 0x200, 0, 0);
+             b.post(0);
+         }, "buffer outside guest RAM"},
+        {"length wraps", [](QueueBuilder& b) {
+             b.desc(0, 0xff000, 0xffffffff, kDescWrite, 0);
+             b.post(0);
+         }, "buffer outside guest RAM"},
+        {"read after write", [](QueueBuilder& b) {
+             b.desc(0, kData, 4, kDescWrite | kDescNext, 1);
+             b.desc(1, kData, 4, 0, 0);
+             b.post(0);
+         }, "readable descriptor after a writable one"},
+        {"indirect", [](QueueBuilder& b) {
+             b.desc(0, kData, 16, kDescIndirect, 0);
+             b.post(0);
+         }, "indirect descriptors were not negotiated"},
+        {"avail index jump", [](QueueBuilder& b) {
+             b.desc(0, kData, 4, 0, 0);
+             b.post(0);
+             b.avail_idx = 1000;
+             REQUIRE(b.ram.write_obj(kAvail + 2, b.avail_idx));
+         }, "available index moved by more than the queue size"},
+    };
+    for (const Case& c : cases) {
+        CAPTURE(c.name);
+        std::fill(host.begin(), host.end(), 0);
+        qb.avail_idx = 0;
+        init();
+        REQUIRE_FALSE(needs_reset());
+        c.build(qb);
+        wr(0x50, 0);
+        CHECK(needs_reset());
+        CHECK(mmio.failure().find(c.message) != std::string::npos);
+        CHECK((rd(0x60) & 2) == 2);   // configuration change interrupt
+        // Notifies are ignored until the driver resets the device.
+        wr(0x50, 0);
+        CHECK(qb.used_idx() == 0);
+    }
+}
