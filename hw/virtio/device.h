@@ -32,6 +32,9 @@ public:
     virtual Result<void> notify(size_t index) = 0;
     // The driver wrote 0 to Status: back to the initial state.
     virtual void reset() = 0;
+    // The backend has work (e.g. its TAP is readable); main thread, with
+    // the transport's lock held.  An Error puts the device in NEEDS_RESET.
+    virtual Result<void> backend_ready() { return ok(); }
 };
 
 }  // namespace molt::hw::virtio

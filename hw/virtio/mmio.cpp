@@ -159,6 +159,13 @@ void MmioTransport::reset() {
     m_failure.clear();
 }
 
+void MmioTransport::backend_ready() {
+    std::lock_guard guard(m_lock);
+    if (!(m_status & kDriverOk) || (m_status & kNeedsReset)) return;
+    Result<void> r = m_device->backend_ready();
+    if (!r) fail(r.error());
+}
+
 uint32_t MmioTransport::status() const {
     std::lock_guard guard(m_lock);
     return m_status;

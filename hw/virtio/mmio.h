@@ -38,6 +38,10 @@ public:
     void read(uint64_t offset, std::span<uint8_t> data) override;
     void write(uint64_t offset, std::span<const uint8_t> data) override;
 
+    // The backend has work (main loop): runs Device::backend_ready()
+    // under the lock, unless the device is not running.
+    void backend_ready();
+
     uint32_t status() const;
     uint32_t interrupt_status() const;
     // Why the device needs a reset (empty if it does not).

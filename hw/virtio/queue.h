@@ -63,6 +63,8 @@ public:
     // The next available chain, or nullopt when the driver has posted
     // nothing new.
     Result<std::optional<Chain>> pop(const GuestMemory& ram);
+    // Gives the last popped chain back to the available ring, unused.
+    void undo_pop() { --m_next_avail; }
     // Returns a chain to the driver with `written` bytes in its buffers.
     Result<void> push_used(const GuestMemory& ram, uint16_t head, uint32_t written);
 

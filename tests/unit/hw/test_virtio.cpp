@@ -10,35 +10,14 @@
 #include <vector>
 
 #include "hw/virtio/mmio.h"
+#include "virtio_support.h"
 
 using namespace molt;
 using namespace molt::hw;
 using namespace molt::hw::virtio;
+using namespace molt::hw::virtio::test;
 
 namespace {
-
-constexpr uint64_t kDesc = 0x1000, kAvail = 0x2000, kUsed = 0x3000, kData = 0x10000;
-constexpr uint16_t kSize = 8;
-
-// Writes rings into guest memory as a driver would.
-struct QueueBuilder {
-    const GuestMemory& ram;
-    uint16_t avail_idx = 0;
-
-    void desc(uint16_t i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next) {
-        REQUIRE(ram.write_obj(kDesc + 16u * i, addr));
-        REQUIRE(ram.write_obj(kDesc + 16u * i + 8, len));
-        REQUIRE(ram.write_obj(kDesc + 16u * i + 12, flags));
-        REQUIRE(ram.write_obj(kDesc + 16u * i + 14, next));
-    }
-    void post(uint16_t head) {
-        REQUIRE(ram.write_obj(kAvail + 4 + 2u * (avail_idx % kSize), head));
-        ++avail_idx;
-        REQUIRE(ram.write_obj(kAvail + 2, avail_idx));
-    }
-    uint16_t used_idx() const { return *ram.read_obj<uint16_t>(kUsed + 2); }
-    uint32_t used_len(uint16_t slot) const { return *ram.read_obj<uint32_t>(kUsed + 4 + 8u * slot + 4); }
-};
 
 // A test device (id 0x7e): copies each chain's readable bytes, upper-cased,
 // into its writable buffers.

@@ -1,0 +1,65 @@
+// virtio-net (hw/virtio/net), virtio 1.2 section 5.1: a network device on
+// a TAP backend.
+//
+// Queues: 0 receive, 1 transmit (no multiqueue, no control queue).
+// Features: VERSION_1, MAC, STATUS (link up).  Frames carry the 12-byte
+// virtio_net_hdr_v1, which the TAP (IFF_VNET_HDR) shares, so they are
+// copied between guest buffers and the TAP unchanged.  Transmit runs when
+// the driver notifies queue 1; receive when the TAP is readable (main
+// loop) or the driver adds receive buffers.  A frame that finds no
+// receive buffer waits (one frame) until the driver posts one; while it
+// waits, wants_tap_readable() is false so the main loop stops polling the
+// TAP.  Guest mistakes (bad chains, oversized frames) are Errors: the
+// transport sets NEEDS_RESET.  Called under the transport's lock.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <vector>
+
+#include "hw/virtio/device.h"
+#include "hw/virtio/net/tap.h"
+
+namespace molt::hw::virtio {
+
+class Net : public Device {
+public:
+    static constexpr uint64_t kFeatureMac = uint64_t{1} << 5;
+    static constexpr uint64_t kFeatureStatus = uint64_t{1} << 16;
+    static constexpr size_t kMaxFrame = Tap::kVnetHeaderBytes + 65535 + 14;
+
+    Net(Tap tap, std::array<uint8_t, 6> mac) : m_tap(std::move(tap)), m_mac(mac) {}
+
+    uint32_t device_id() const override { return 1; }
+    uint64_t device_features() const override { return kFeatureVersion1 | kFeatureMac | kFeatureStatus; }
+    size_t queue_count() const override { return 2; }
+    void read_config(uint64_t offset, std::span<uint8_t> data) override;
+    Result<void> activate(uint64_t features, std::vector<Queue>& queues, const GuestMemory& ram) override;
+    Result<void> notify(size_t index) override;
+    void reset() override;
+    Result<void> backend_ready() override { return receive(); }
+
+    const Tap& tap() const { return m_tap; }
+    // False while a received frame waits for a guest buffer.
+    bool wants_tap_readable() const { return m_tap_interest.load(); }
+
+    struct Counters {
+        uint64_t tx_frames = 0, rx_frames = 0, tx_dropped = 0, rx_dropped = 0;
+    };
+    Counters counters() const { return m_counters; }
+
+private:
+    Result<void> transmit();
+    Result<void> receive();
+
+    Tap m_tap;
+    std::array<uint8_t, 6> m_mac;
+    std::vector<Queue>* m_queues = nullptr;
+    const GuestMemory* m_ram = nullptr;
+    std::vector<uint8_t> m_frame = std::vector<uint8_t>(kMaxFrame);
+    size_t m_pending = 0;   // bytes of a received frame waiting for a buffer
+    std::atomic<bool> m_tap_interest{true};
+    Counters m_counters;
+};
+
+}  // namespace molt::hw::virtio

@@ -1,0 +1,46 @@
+// A TAP device as virtio-net's backend (hw/virtio/net), STYLE.md 5
+// (Firecracker's Tap).
+//
+// Opened from /dev/net/tun with IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, or
+// adopted from an fd someone else opened (-netdev tap,fd=; CPR), made
+// non-blocking.  With the vnet header every frame carries virtio-net's
+// 12-byte header (virtio_net_hdr_v1), so frames pass between the guest's
+// buffers and the TAP without translation.  No offloads are enabled yet.
+// Main thread (reads) and the vCPU thread (writes) may use it at once.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "runtime/result.h"
+#include "runtime/unique_fd.h"
+
+namespace molt::hw::virtio {
+
+class Tap {
+public:
+    static constexpr int kVnetHeaderBytes = 12;
+
+    // Creates or attaches to interface `ifname` (empty: the kernel picks).
+    static Result<Tap> open(const std::string& ifname);
+    // Adopts an open TAP fd (its flags are checked with TUNGETIFF).
+    static Result<Tap> adopt(UniqueFd fd);
+
+    int fd() const { return m_fd.get(); }
+    const std::string& ifname() const { return m_ifname; }
+
+    // One frame (with its vnet header); 0 when none is pending.
+    Result<size_t> read_frame(std::span<uint8_t> buf) const;
+    // One frame; false when the TAP's queue is full (the frame is dropped,
+    // as a wire would).
+    Result<bool> write_frame(std::span<const uint8_t> frame) const;
+
+private:
+    Tap(UniqueFd fd, std::string ifname) : m_fd(std::move(fd)), m_ifname(std::move(ifname)) {}
+    static Result<void> configure(int fd);
+    UniqueFd m_fd;
+    std::string m_ifname;
+};
+
+}  // namespace molt::hw::virtio
