@@ -21,7 +21,21 @@ Result<std::unique_ptr<Machine>> Machine::create(MachineSetup setup, std::span<u
     std::unique_ptr<Machine> m(new Machine(std::move(setup), ram));
     MOLT_TRY(m->m_pio.insert(Serial16550::kCom1Base, Serial16550::kRegisterCount, &m->m_serial));
     FdtDescription desc{m->m_ram.size_bytes(), m->m_setup.bootargs,
-                        static_cast<uint32_t>(Serial16550::kCom1Base)};
+                        static_cast<uint32_t>(Serial16550::kCom1Base), {}};
+    if (m->m_ram.size_bytes() > kVirtioBase) {
+        return Error("-m: guest RAM above 3.25 GiB would overlap the virtio-mmio windows");
+    }
+    for (size_t i = 0; i < m->m_setup.nets.size(); ++i) {
+        NetSetup& n = m->m_setup.nets[i];
+        auto* net = new virtio::Net(std::move(n.tap), n.mac);
+        net->set_wake(notify);
+        auto transport = std::make_unique<virtio::MmioTransport>(std::unique_ptr<virtio::Device>(net),
+                                                                 m->m_ram);
+        uint64_t base = kVirtioBase + i * kVirtioStride;
+        MOLT_TRY(m->m_mmio.insert(base, virtio::MmioTransport::kWindowBytes, transport.get()));
+        m->m_nets.push_back({net, std::move(transport)});
+        desc.virtio_mmio.push_back(base);
+    }
     m->m_fdt = MOLT_TRY(build_fdt(desc));
     if (!m->m_setup.kernel) return m;
     MOLT_TRY(m->create_vcpu());
@@ -33,7 +47,11 @@ Result<std::unique_ptr<Machine>> Machine::create(MachineSetup setup, std::span<u
 
 Result<void> Machine::create_vcpu() {
     if (m_setup.accel == MachineSetup::Accel::Tcg) {
-        m_vcpu = MOLT_TRY(TcgVcpu::create(m_ram, m_pio));
+        std::vector<TcgVcpu::Window> windows;
+        for (size_t i = 0; i < m_nets.size(); ++i) {
+            windows.push_back({kVirtioBase + i * kVirtioStride, kVirtioStride});
+        }
+        m_vcpu = MOLT_TRY(TcgVcpu::create(m_ram, m_pio, m_mmio, windows));
         return ok();
     }
     Result<kvm::Kvm> k = kvm::Kvm::open();

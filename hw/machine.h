@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <array>
 #include <vector>
 
 #include "hw/accel/kvm/kvm.h"
@@ -22,8 +23,16 @@
 #include "hw/memory/guest_memory.h"
 #include "hw/serial/serial.h"
 #include "hw/vcpu_thread.h"
+#include "hw/virtio/mmio.h"
+#include "hw/virtio/net/net.h"
 
 namespace molt::hw {
+
+struct NetSetup {
+    std::string id;              // -device id (or the netdev's)
+    virtio::Tap tap;
+    std::array<uint8_t, 6> mac;
+};
 
 struct MachineSetup {
     enum class Accel { Kvm, Tcg };
@@ -31,7 +40,12 @@ struct MachineSetup {
     std::optional<std::string> kernel;   // an ELF test guest
     std::string bootargs;                // -append, in /chosen
     UniqueFd serial_out;                 // empty: serial output dropped
+    std::vector<NetSetup> nets;          // virtio-net devices, in order
 };
+
+// virtio-mmio windows: one per device from here up, kVirtioStride apart.
+inline constexpr uint64_t kVirtioBase = 0xd0000000;
+inline constexpr uint64_t kVirtioStride = 0x1000;
 
 class Machine {
 public:
@@ -66,6 +80,13 @@ public:
     std::optional<Error> take_failure();
     VcpuThread::State vcpu_state() const;
 
+    // The virtio-net devices, for the main loop: their TAP fds, "the TAP
+    // is readable", and whether to watch it at all just now.
+    size_t net_count() const { return m_nets.size(); }
+    int net_fd(size_t i) const { return m_nets[i].net->tap().fd(); }
+    void net_backend_ready(size_t i) { m_nets[i].transport->backend_ready(); }
+    bool net_wants_input(size_t i) const { return m_nets[i].net->wants_tap_readable(); }
+
 private:
     Machine(MachineSetup setup, std::span<uint8_t> ram);
     Result<void> load_guest();
@@ -81,6 +102,11 @@ private:
     Bus m_pio{"port I/O"};
     Bus m_mmio{"MMIO"};
     Serial16550 m_serial;
+    struct NetDevice {
+        virtio::Net* net;                                // owned by the transport
+        std::unique_ptr<virtio::MmioTransport> transport;
+    };
+    std::vector<NetDevice> m_nets;
     std::unique_ptr<kvm::Kvm> m_kvm;     // kvm only; outlive the vCPU
     std::unique_ptr<kvm::VmFd> m_vm;
     std::unique_ptr<Vcpu> m_vcpu;

@@ -4,7 +4,10 @@
 
 #include <cstdio>
 
+#include <sys/epoll.h>
+
 #include "hw/machine.h"
+#include "runtime/event_loop.h"
 #include "vmm/run_state.h"
 
 namespace molt::vmm {
@@ -28,5 +31,34 @@ inline void check_machine(hw::Machine& machine, RunStateMachine& run_state) {
         run_state.internal_error();
     }
 }
+
+// The TAPs of the virtio-net devices in the main loop: readable -> the
+// device receives (RX runs on the main thread).  A device whose received
+// frame waits for a guest buffer stops being told that its TAP is
+// readable (level-triggered epoll would spin) until the guest posts
+// buffers; the device then wakes the loop, and update() re-arms it.
+class NetWatch {
+public:
+    Result<void> watch(EventLoop& loop, hw::Machine& machine) {
+        for (size_t i = 0; i < machine.net_count(); ++i) {
+            MOLT_TRY(loop.add(machine.net_fd(i), EPOLLIN, [&machine, i](uint32_t) {
+                machine.net_backend_ready(i);
+            }));
+            m_armed.push_back(true);
+        }
+        return ok();
+    }
+    void update(EventLoop& loop, hw::Machine& machine) {
+        for (size_t i = 0; i < m_armed.size(); ++i) {
+            bool want = machine.net_wants_input(i);
+            if (want == m_armed[i]) continue;
+            (void)loop.modify(machine.net_fd(i), want ? uint32_t{EPOLLIN} : 0u);
+            m_armed[i] = want;
+        }
+    }
+
+private:
+    std::vector<bool> m_armed;
+};
 
 }  // namespace molt::vmm

@@ -141,10 +141,12 @@ Result<void> run(const cli::CommandLine& cl) {
         daemon.ready();
         MOLT_TRY(serve_while(loop, vmm, [&] { return dispatcher.precreate(); }));
     }
+    NetWatch net_watch;
     if (!vmm.quit) {
         migration::EarlyMigration early{vmm.params, cl.incoming_pending()};
         MOLT_TRY(create_backends(cl, early, vmm.memory));
-        vmm.machine = MOLT_TRY(create_machine(cl, vmm.memory, [&loop] { loop.wake(); }));
+        vmm.machine = MOLT_TRY(create_machine(cl, vmm.memory, early, [&loop] { loop.wake(); }));
+        MOLT_TRY(net_watch.watch(loop, *vmm.machine));
         if (MOLT_TRY(dump_dtb(cl, *vmm.machine))) return ok();
         vmm.vcpu_control = std::make_unique<MachineControl>(*vmm.machine);
         vmm.run_state->set_vcpus(vmm.vcpu_control.get());
@@ -153,7 +155,10 @@ Result<void> run(const cli::CommandLine& cl) {
         daemon.ready();
     }
     MOLT_TRY(serve_while(loop, vmm, [&] {
-        if (vmm.machine) check_machine(*vmm.machine, *vmm.run_state);
+        if (vmm.machine) {
+            check_machine(*vmm.machine, *vmm.run_state);
+            net_watch.update(loop, *vmm.machine);
+        }
         return true;
     }));
     server.flush_all(1000);

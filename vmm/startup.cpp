@@ -6,6 +6,9 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <array>
+#include <climits>
+#include <cstdlib>
 #include <set>
 
 namespace molt::vmm {
@@ -32,9 +35,26 @@ Result<void> check_supported(const cli::CommandLine& cl) {
                                : "-append only allowed with -kernel option");
     }
     if (cl.initrd) return not_yet("-initrd", "booting a Linux kernel");
-    for (const auto& n : cl.netdevs) return not_yet("-netdev " + n.id, "the TAP network backend");
+    std::set<std::string> netdevs, used;
+    for (const auto& n : cl.netdevs) {
+        const api::NetdevTapOptions& t = *n.u.tap;
+        for (const auto* script : {&t.script, &t.downscript}) {
+            if (*script && **script != "no") {
+                return not_yet("-netdev " + n.id, "running scripts (use script=no,downscript=no)");
+            }
+        }
+        if (t.vnet_hdr && !*t.vnet_hdr) return not_yet("-netdev " + n.id, "vnet_hdr=off");
+        if (t.fd && t.ifname) return Error("-netdev " + n.id + ": ifname= and fd= exclude each other");
+        if (!netdevs.insert(n.id).second) return Error("-netdev " + n.id + ": Duplicate ID '" + n.id + "' for netdev");
+    }
     for (const auto& d : cl.devices) {
-        return not_yet("-device " + std::string(to_string(d.driver)), "virtio-net");
+        const std::string& nd = d.u.virtio_net_device->netdev;
+        if (!netdevs.count(nd)) {
+            return Error("-device virtio-net-device: Property 'virtio-net-device.netdev' can't find value '" + nd + "'");
+        }
+        if (!used.insert(nd).second) {
+            return Error("-device virtio-net-device: Property 'virtio-net-device.netdev' can't take value '" + nd + "', it's in use");
+        }
     }
     if (cl.serials.size() > 1) return Error("-serial " + cl.serials[1].text + ": only one serial port (COM1) exists");
     for (const auto& s : cl.serials) {
@@ -204,6 +224,57 @@ Result<UniqueFd> serial_output(const cli::CommandLine& cl) {
     return UniqueFd();
 }
 
+std::array<uint8_t, 6> parse_mac(const std::optional<std::string>& text, size_t index) {
+    std::array<uint8_t, 6> mac = {0x52, 0x54, 0x00, 0x12, 0x34, static_cast<uint8_t>(0x56 + index)};
+    if (text) {
+        for (size_t i = 0; i < 6; ++i) {
+            mac[i] = static_cast<uint8_t>(std::stoul(text->substr(i * 3, 2), nullptr, 16));
+        }
+    }
+    return mac;
+}
+
+// The TAP of each -device virtio-net-device's netdev: opened, or adopted
+// from an inherited fd (fd=N).  On a destination that is to receive the
+// TAP fds (backend-transfer), the backend takes that path instead.
+Result<std::vector<hw::NetSetup>> open_nets(const cli::CommandLine& cl,
+                                            const migration::EarlyMigration& early) {
+    std::vector<hw::NetSetup> nets;
+    for (size_t i = 0; i < cl.devices.size(); ++i) {
+        const api::VirtioNetDeviceOptions& dev = *cl.devices[i].u.virtio_net_device;
+        const api::Netdev* nd = nullptr;
+        for (const auto& n : cl.netdevs) {
+            if (n.id == dev.netdev) nd = &n;
+        }
+        const api::NetdevTapOptions& t = *nd->u.tap;
+        std::string where = "-netdev " + nd->id;
+        if (early.adopts_tap()) {
+            return Error(where + ": mode " + std::string(to_string(early.params.mode())) +
+                         " with backend-transfer: the TAP is to be adopted from the previous molt, "
+                         "and receiving TAP fds is not supported yet");
+        }
+        Result<hw::virtio::Tap> tap = Error("");
+        if (t.fd) {
+            char* end = nullptr;
+            long fd = std::strtol(t.fd->c_str(), &end, 10);
+            if (t.fd->empty() || *end || fd < 0 || fd > INT32_MAX) {
+                return Error(where + ": fd=" + *t.fd + ": not a file descriptor number (names from getfd need -precreate)");
+            }
+            tap = hw::virtio::Tap::adopt(UniqueFd(fcntl(static_cast<int>(fd), F_DUPFD_CLOEXEC, 3)));
+        } else {
+            tap = hw::virtio::Tap::open(t.ifname.value_or(""));
+        }
+        if (!tap) return Error(tap.error()).with_context(where);
+        if (cl.log_backends) {
+            std::fprintf(stderr, "molt: netdev tap '%s': %s TAP %s\n", nd->id.c_str(),
+                         t.fd ? "inherited" : "opened", tap->ifname().c_str());
+        }
+        std::string id = cl.devices[i].id.value_or(nd->id);
+        nets.push_back({id, std::move(*tap), parse_mac(dev.mac, i)});
+    }
+    return nets;
+}
+
 // -accel, or kvm when /dev/kvm opens, else tcg with a notice.
 hw::MachineSetup::Accel choose_accel(const cli::CommandLine& cl) {
     using A = hw::MachineSetup::Accel;
@@ -221,7 +292,7 @@ hw::MachineSetup::Accel choose_accel(const cli::CommandLine& cl) {
 
 Result<std::unique_ptr<hw::Machine>> create_machine(
     const cli::CommandLine& cl, const std::vector<std::unique_ptr<hw::MemoryBackend>>& memory,
-    std::function<void()> notify) {
+    const migration::EarlyMigration& early, std::function<void()> notify) {
     std::string ram_id = cl.machine.memory_backend.value_or("molt.ram");
     const hw::MemoryBackend* ram = nullptr;
     for (const auto& m : memory) {
@@ -229,6 +300,7 @@ Result<std::unique_ptr<hw::Machine>> create_machine(
     }
     MOLT_ASSERT(ram != nullptr);
     hw::MachineSetup setup;
+    setup.nets = MOLT_TRY(open_nets(cl, early));
     setup.accel = choose_accel(cl);
     setup.kernel = cl.kernel;
     setup.bootargs = cl.append.value_or("");

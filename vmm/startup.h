@@ -60,11 +60,12 @@ Result<void> create_backends(const cli::CommandLine& cl, const migration::EarlyM
                              std::vector<std::unique_ptr<hw::MemoryBackend>>& out);
 
 // The machine on the guest RAM backend (-machine memory-backend=ID or
-// molt.ram), with the serial port's backend and the -kernel image.
+// molt.ram), with the serial port's backend, the virtio-net devices on
+// their TAPs (which read the early parameters too) and the -kernel image.
 // notify is called on the vCPU thread to wake the main loop.
 Result<std::unique_ptr<hw::Machine>> create_machine(
     const cli::CommandLine& cl, const std::vector<std::unique_ptr<hw::MemoryBackend>>& memory,
-    std::function<void()> notify);
+    const migration::EarlyMigration& early, std::function<void()> notify);
 
 // -machine dumpdtb=FILE: writes the device tree; true if molt should exit.
 Result<bool> dump_dtb(const cli::CommandLine& cl, const hw::Machine& machine);

@@ -3,6 +3,8 @@
 // v0.4, sections 3.2-3.5.
 #include "hw/boot/fdt.h"
 
+#include <cstdio>
+
 extern "C" {
 #include <libfdt.h>
 }
@@ -60,6 +62,15 @@ Result<std::vector<uint8_t>> build_fdt(const FdtDescription& d) {
     w.u32("clock-frequency", 1843200);
     w.u32("molt,io-port", d.serial_io_port);
     w.end();
+
+    for (uint64_t base : d.virtio_mmio) {
+        char name[40];
+        std::snprintf(name, sizeof(name), "virtio_mmio@%llx", static_cast<unsigned long long>(base));
+        w.begin(name);
+        w.str("compatible", "virtio,mmio");
+        w.cells64("reg", base, 0x200);
+        w.end();
+    }
 
     w.end();
     w.check(fdt_finish(w.buf.data()));

@@ -4,7 +4,8 @@
 // here; -machine dumpdtb=FILE writes it out (`dtc -I dtb` reads it).
 // Layout: / (#address-cells = #size-cells = 2, compatible "molt,machine"),
 // /chosen (bootargs from -append, stdout-path), /memory@0 (reg = RAM),
-// /serial (ns16550a; its x86 I/O port in "molt,io-port").
+// /serial (ns16550a; its x86 I/O port in "molt,io-port"), and one
+// /virtio_mmio@BASE (compatible "virtio,mmio", reg) per virtio device.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +20,7 @@ struct FdtDescription {
     uint64_t ram_bytes;
     std::string bootargs;
     uint32_t serial_io_port;
+    std::vector<uint64_t> virtio_mmio;   // window bases, 0x200 bytes each
 };
 
 Result<std::vector<uint8_t>> build_fdt(const FdtDescription& d);

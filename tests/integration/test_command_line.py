@@ -77,8 +77,18 @@ BAD = [
     (['-object', 'memory-backend-file,id=f,size=1M,mem-path=/nonexistent/dir/f'],
      "-object f: can't open backing store /nonexistent/dir/f for guest RAM: "
      'No such file or directory'),
-    (['-netdev', 'tap,id=n0'],
-     '-netdev n0: the TAP network backend is not supported yet by this molt'),
+    (['-netdev', 'tap,id=n0,script=/etc/qemu-ifup', '-device', 'virtio-net-device,netdev=n0'],
+     '-netdev n0: running scripts (use script=no,downscript=no) is not supported yet by this molt'),
+    (['-netdev', 'tap,id=n0,vnet_hdr=off'],
+     '-netdev n0: vnet_hdr=off is not supported yet by this molt'),
+    (['-netdev', 'tap,id=n0,ifname=t0,fd=3'], '-netdev n0: ifname= and fd= exclude each other'),
+    (['-netdev', 'tap,id=n0', '-netdev', 'tap,id=n0'], "-netdev n0: Duplicate ID 'n0' for netdev"),
+    (['-netdev', 'tap,id=n0,fd=x', '-device', 'virtio-net-device,netdev=n0'],
+     '-netdev n0: fd=x: not a file descriptor number (names from getfd need -precreate)'),
+    (['-netdev', 'tap,id=n0,fd=0', '-device', 'virtio-net-device,netdev=n0'],
+     '-netdev n0: not a TAP fd (TUNGETIFF)'),
+    (['-netdev', 'tap,id=n0,ifname=a-name-far-too-long', '-device', 'virtio-net-device,netdev=n0'],
+     "-netdev tap,id=n0,ifname=a-name-far-too-long: Parameter 'ifname' expects"),
     (['-netdev', 'user,id=n0'],
      "-netdev user,id=n0: Parameter 'type' does not accept value 'user'"),
     (['-netdev', 'tap'], "-netdev tap: Parameter 'id' is missing"),
@@ -86,7 +96,15 @@ BAD = [
      "-device virtio-net-device,netdev=n0,mac=zz: Property 'virtio-net-device.mac' doesn't "
      "take value 'zz'"),
     (['-device', 'virtio-net-device,netdev=n0'],
-     '-device virtio-net-device: virtio-net is not supported yet by this molt'),
+     "-device virtio-net-device: Property 'virtio-net-device.netdev' can't find value 'n0'"),
+    (['-netdev', 'tap,id=n0', '-device', 'virtio-net-device,netdev=n0', '-device',
+      'virtio-net-device,netdev=n0'],
+     "-device virtio-net-device: Property 'virtio-net-device.netdev' can't take value 'n0', "
+     "it's in use"),
+    (['-netdev', 'tap,id=n0', '-device', 'virtio-net-device,netdev=n0', '-incoming', 'defer',
+      '-incoming', 'config:backend-transfer.0=virtio-net-tap'],
+     '-netdev n0: mode normal with backend-transfer: the TAP is to be adopted from the '
+     'previous molt, and receiving TAP fds is not supported yet'),
     (['-device', 'e1000'], "-device e1000: Parameter 'driver' does not accept value 'e1000'"),
     (['-serial', 'unix:/tmp/s.sock,server=on,wait=off'],
      '-serial unix:/tmp/s.sock,server=on,wait=off: a socket serial backend is not supported yet '

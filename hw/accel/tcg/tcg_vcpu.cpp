@@ -4,6 +4,7 @@
 #include <unicorn/unicorn.h>
 
 #include <cstdio>
+#include <cstring>
 
 namespace molt::hw {
 
@@ -21,17 +22,26 @@ std::string hex(uint64_t v) {
 
 }  // namespace
 
-Result<std::unique_ptr<TcgVcpu>> TcgVcpu::create(const GuestMemory& ram, const Bus& pio) {
+Result<std::unique_ptr<TcgVcpu>> TcgVcpu::create(const GuestMemory& ram, const Bus& pio,
+                                                 const Bus& mmio,
+                                                 const std::vector<Window>& windows) {
     uc_engine* uc = nullptr;
     uc_err err = uc_open(UC_ARCH_X86, UC_MODE_64, &uc);
     if (err != UC_ERR_OK) return uc_error(err, "tcg: cannot start the Unicorn engine");
-    std::unique_ptr<TcgVcpu> cpu(new TcgVcpu(uc, pio));
+    std::unique_ptr<TcgVcpu> cpu(new TcgVcpu(uc, pio, mmio));
     std::span<uint8_t> host = ram.host_mapping();
     cpu->m_ram_bytes = host.size();
     if (host.size() % 4096 != 0) return Error("tcg: guest RAM size must be a multiple of 4 KiB");
     err = uc_mem_map_ptr(uc, 0, host.size(), UC_PROT_ALL, host.data());
     if (err != UC_ERR_OK) return uc_error(err, "tcg: cannot map guest RAM");
     MOLT_TRY(cpu->add_hooks());
+    for (const Window& w : windows) {
+        // Unicorn passes offsets within the window; its user data says which.
+        cpu->m_windows.push_back(std::make_unique<MappedWindow>(MappedWindow{cpu.get(), w.base}));
+        void* ud = cpu->m_windows.back().get();
+        err = uc_mmio_map(uc, w.base, w.length, on_mmio_read, ud, on_mmio_write, ud);
+        if (err != UC_ERR_OK) return uc_error(err, "tcg: cannot map an MMIO window");
+    }
     return cpu;
 }
 
@@ -111,6 +121,25 @@ void TcgVcpu::on_block(uc_struct* uc, uint64_t, uint32_t, void* opaque) {
         self->m_stopped_by_us = true;
         uc_emu_stop(uc);
     }
+}
+
+uint64_t TcgVcpu::on_mmio_read(uc_struct*, uint64_t offset, unsigned size, void* opaque) {
+    auto* w = static_cast<MappedWindow*>(opaque);
+    uint8_t data[8];
+    std::memset(data, 0xff, sizeof(data));
+    size_t n = size <= 8 ? size : 8;
+    w->self->m_mmio.read(w->base + offset, std::span(data, n));
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; ++i) v |= uint64_t{data[i]} << (8 * i);
+    return v;
+}
+
+void TcgVcpu::on_mmio_write(uc_struct*, uint64_t offset, unsigned size, uint64_t value, void* opaque) {
+    auto* w = static_cast<MappedWindow*>(opaque);
+    uint8_t data[8];
+    size_t n = size <= 8 ? size : 8;
+    for (size_t i = 0; i < n; ++i) data[i] = static_cast<uint8_t>(value >> (8 * i));
+    w->self->m_mmio.write(w->base + offset, std::span<const uint8_t>(data, n));
 }
 
 uint32_t TcgVcpu::on_in(uc_struct*, uint32_t port, int size, void* opaque) {

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "hw/accel/vcpu.h"
 #include "hw/bus.h"
@@ -28,7 +29,14 @@ namespace molt::hw {
 class TcgVcpu : public Vcpu {
 public:
 
-    static Result<std::unique_ptr<TcgVcpu>> create(const GuestMemory& ram, const Bus& pio);
+    struct Window {
+        uint64_t base, length;
+    };
+    // windows: the MMIO ranges (outside RAM) routed to the MMIO bus.  The
+    // buses must outlive the vCPU.
+    static Result<std::unique_ptr<TcgVcpu>> create(const GuestMemory& ram, const Bus& pio,
+                                                   const Bus& mmio,
+                                                   const std::vector<Window>& windows);
     ~TcgVcpu() override;
     TcgVcpu(const TcgVcpu&) = delete;
     TcgVcpu& operator=(const TcgVcpu&) = delete;
@@ -56,7 +64,10 @@ public:
     void invalidate(uint64_t begin, uint64_t end) override;
 
 private:
-    TcgVcpu(uc_struct* uc, const Bus& pio) : m_uc(uc), m_pio(pio) {}
+    TcgVcpu(uc_struct* uc, const Bus& pio, const Bus& mmio) : m_uc(uc), m_pio(pio), m_mmio(mmio) {}
+    static uint64_t on_mmio_read(uc_struct* uc, uint64_t offset, unsigned size, void* self);
+    static void on_mmio_write(uc_struct* uc, uint64_t offset, unsigned size, uint64_t value,
+                              void* self);
     Result<void> add_hooks();
     static void on_block(uc_struct* uc, uint64_t address, uint32_t size, void* self);
     static uint32_t on_in(uc_struct* uc, uint32_t port, int size, void* self);
@@ -66,6 +77,12 @@ private:
 
     uc_struct* m_uc;
     const Bus& m_pio;
+    const Bus& m_mmio;
+    struct MappedWindow {
+        TcgVcpu* self;
+        uint64_t base;
+    };
+    std::vector<std::unique_ptr<MappedWindow>> m_windows;   // stable addresses for Unicorn
     std::atomic<bool> m_pause{false};
     bool m_stopped_by_us = false;   // vCPU thread only
     uint64_t m_ram_bytes = 0;

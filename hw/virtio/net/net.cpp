@@ -67,7 +67,7 @@ Result<void> Net::receive() {
         if (m_pending == 0) {
             m_pending = MOLT_TRY(m_tap.read_frame(m_frame));
             if (m_pending == 0) {
-                m_tap_interest = true;
+                if (!m_tap_interest.exchange(true) && m_wake) m_wake();
                 return ok();
             }
         }

@@ -15,6 +15,7 @@
 
 #include <array>
 #include <atomic>
+#include <functional>
 #include <vector>
 
 #include "hw/virtio/device.h"
@@ -40,6 +41,8 @@ public:
     Result<void> backend_ready() override { return receive(); }
 
     const Tap& tap() const { return m_tap; }
+    // Called (any thread) when the device wants its TAP watched again.
+    void set_wake(std::function<void()> wake) { m_wake = std::move(wake); }
     // False while a received frame waits for a guest buffer.
     bool wants_tap_readable() const { return m_tap_interest.load(); }
 
@@ -59,6 +62,7 @@ private:
     std::vector<uint8_t> m_frame = std::vector<uint8_t>(kMaxFrame);
     size_t m_pending = 0;   // bytes of a received frame waiting for a buffer
     std::atomic<bool> m_tap_interest{true};
+    std::function<void()> m_wake;
     Counters m_counters;
 };
 
