@@ -25,6 +25,7 @@ doctest-dev
 libunicorn-dev
 libfdt-dev
 device-tree-compiler
+iproute2
 qemu-system-x86
 "
 
