@@ -90,7 +90,7 @@ def test_echo_guest_answers_udp_through_the_tap(netns, tmpdir_short, accel):
         stderr=subprocess.PIPE, text=True)
     try:
         wait_for_socket(qmp, proc)
-        text = wait_for(serial, 'echo: ready')
+        text = wait_for(serial, 'port 7777\r\n')
         assert 'mac 0x00000000000000ef' in text            # -device mac= reached the guest
         for cmd in (['ip', 'addr', 'add', '10.9.0.1/24', 'dev', 'molttap0'],
                     ['ip', 'link', 'set', 'molttap0', 'up']):
