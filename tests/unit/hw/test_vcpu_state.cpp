@@ -57,8 +57,8 @@ struct Ram {
 TEST_CASE("tcg vCPU: boot state and state round trip") {
     Ram host;
     GuestMemory ram(host.span());
-    Bus pio("pio");
-    auto cpu = TcgVcpu::create(ram, pio);
+    Bus pio("pio"), mmio("mmio");
+    auto cpu = TcgVcpu::create(ram, pio, mmio, {});
     REQUIRE(cpu);
     round_trip(**cpu);
 }
