@@ -7,7 +7,9 @@
   and from the equivalent JSON, ns per operation, and their ratio;
 - bench/qmp_bench.py: QMP round trips/s (query-status,
   query-migrate-parameters) and start-up to QMP-ready, BUILD/vmm/molt
-  side by side with qemu-system-x86_64 (molt alone if QEMU is missing).
+  side by side with qemu-system-x86_64 (molt alone if QEMU is missing);
+- bench/machine_bench.py: exec -> first guest output, dirtier rounds/s
+  and virtio-net UDP echo round trips/s, per accelerator.
 
 Usage: run.py [BUILD]
 """
@@ -40,6 +42,10 @@ def main() -> int:
           '(bench/qmp_bench.py) ==', flush=True)
     subprocess.run([sys.executable, os.path.join(here, 'qmp_bench.py'),
                     '--molt', os.path.join(build, 'vmm', 'molt')],
+                   check=True)
+    print('\n== the machine: boot, dirtier, virtio-net echo '
+          '(bench/machine_bench.py) ==', flush=True)
+    subprocess.run([sys.executable, os.path.join(here, 'machine_bench.py'), build],
                    check=True)
     return 0
 
