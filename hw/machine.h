@@ -80,6 +80,9 @@ public:
     std::optional<Error> take_failure();
     VcpuThread::State vcpu_state() const;
 
+    // Bytes typed on the serial port's host side (main loop).
+    void serial_input(std::span<const uint8_t> bytes) { m_serial.receive(bytes); }
+
     // The virtio-net devices, for the main loop: their TAP fds, "the TAP
     // is readable", and whether to watch it at all just now.
     size_t net_count() const { return m_nets.size(); }

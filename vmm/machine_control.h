@@ -4,7 +4,11 @@
 
 #include <cstdio>
 
+#include <fcntl.h>
 #include <sys/epoll.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include "hw/machine.h"
 #include "runtime/event_loop.h"
@@ -31,6 +35,32 @@ inline void check_machine(hw::Machine& machine, RunStateMachine& run_state) {
         run_state.internal_error();
     }
 }
+
+// -serial stdio's input: what arrives on stdin goes to the UART's receive
+// queue.  Stdin that cannot be polled (a regular file) is not read.
+class SerialInput {
+public:
+    Result<void> watch(EventLoop& loop, hw::Machine& machine) {
+        m_fd = UniqueFd(fcntl(0, F_DUPFD_CLOEXEC, 3));
+        if (!m_fd) return Error::from_errno(errno, "-serial stdio: stdin");
+        fcntl(m_fd.get(), F_SETFL, fcntl(m_fd.get(), F_GETFL) | O_NONBLOCK);
+        int fd = m_fd.get();
+        Result<void> r = loop.add(fd, EPOLLIN, [this, &loop, &machine, fd](uint32_t) {
+            uint8_t buf[4096];
+            ssize_t n = read(fd, buf, sizeof(buf));
+            if (n > 0) {
+                machine.serial_input(std::span<const uint8_t>(buf, static_cast<size_t>(n)));
+            } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+                loop.remove(fd);   // end of input: the guest just gets no more
+            }
+        });
+        if (!r) m_fd.reset();   // not pollable: no serial input
+        return ok();
+    }
+
+private:
+    UniqueFd m_fd;
+};
 
 // The TAPs of the virtio-net devices in the main loop: readable -> the
 // device receives (RX runs on the main thread).  A device whose received

@@ -142,11 +142,13 @@ Result<void> run(const cli::CommandLine& cl) {
         MOLT_TRY(serve_while(loop, vmm, [&] { return dispatcher.precreate(); }));
     }
     NetWatch net_watch;
+    SerialInput serial_input;
     if (!vmm.quit) {
         migration::EarlyMigration early{vmm.params, cl.incoming_pending()};
         MOLT_TRY(create_backends(cl, early, vmm.memory));
         vmm.machine = MOLT_TRY(create_machine(cl, vmm.memory, early, [&loop] { loop.wake(); }));
         MOLT_TRY(net_watch.watch(loop, *vmm.machine));
+        if (serial_is_stdio(cl)) MOLT_TRY(serial_input.watch(loop, *vmm.machine));
         if (MOLT_TRY(dump_dtb(cl, *vmm.machine))) return ok();
         vmm.vcpu_control = std::make_unique<MachineControl>(*vmm.machine);
         vmm.run_state->set_vcpus(vmm.vcpu_control.get());

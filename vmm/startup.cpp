@@ -308,6 +308,11 @@ Result<std::unique_ptr<hw::Machine>> create_machine(
     return hw::Machine::create(std::move(setup), ram->host_view(), std::move(notify));
 }
 
+bool serial_is_stdio(const cli::CommandLine& cl) {
+    using K = cli::CharSpec::Kind;
+    return cl.serials.empty() ? cl.nographic : cl.serials[0].kind == K::Stdio;
+}
+
 Result<bool> dump_dtb(const cli::CommandLine& cl, const hw::Machine& machine) {
     if (!cl.machine.dumpdtb) return false;
     const std::string& path = *cl.machine.dumpdtb;

@@ -67,6 +67,9 @@ Result<std::unique_ptr<hw::Machine>> create_machine(
     const cli::CommandLine& cl, const std::vector<std::unique_ptr<hw::MemoryBackend>>& memory,
     const migration::EarlyMigration& early, std::function<void()> notify);
 
+// Whether COM1's backend is stdio (-serial stdio, or -nographic without -serial).
+bool serial_is_stdio(const cli::CommandLine& cl);
+
 // -machine dumpdtb=FILE: writes the device tree; true if molt should exit.
 Result<bool> dump_dtb(const cli::CommandLine& cl, const hw::Machine& machine);
 
