@@ -56,6 +56,9 @@ Result<void> check_supported(const cli::CommandLine& cl) {
             return Error("-device virtio-net-device: Property 'virtio-net-device.netdev' can't take value '" + nd + "', it's in use");
         }
     }
+    bool qmp_stdio = false;
+    for (const auto& m : cl.monitors) qmp_stdio = qmp_stdio || m.kind == K::Stdio;
+    if (qmp_stdio && serial_is_stdio(cl)) return Error("cannot use stdio by multiple character devices");
     if (cl.serials.size() > 1) return Error("-serial " + cl.serials[1].text + ": only one serial port (COM1) exists");
     for (const auto& s : cl.serials) {
         if (s.kind == K::Unix || s.kind == K::Tcp) return not_yet("-serial " + s.text, "a socket serial backend");

@@ -158,6 +158,8 @@ BAD = [
     (['-name', 'process=abcdefghijklmnopq'],
      "-name process=abcdefghijklmnopq: Parameter 'process' expects"),
     (['-daemonize', '-qmp', 'stdio'], '-qmp stdio: not possible with -daemonize'),
+    (['-qmp', 'stdio', '-serial', 'stdio'], 'cannot use stdio by multiple character devices'),
+    (['-qmp', 'stdio', '-nographic'], 'cannot use stdio by multiple character devices'),
     (['-d', 'foo'], "-d foo: unknown log item 'foo' (-d help lists them)"),
     (['-m'], '-m: requires an argument'),
     (['disk.img'], 'disk.img: molt takes no positional arguments (disk images are not supported)'),
