@@ -15,7 +15,9 @@ molt="$build/vmm/molt"
 ctl="$build/cli/moltctl"
 dir=$(mktemp -d /tmp/molt-demo.XXXXXX)
 sock="$dir/qmp.sock"
-trap '"$ctl" -s "$sock" quit >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
+cleanup() { "$ctl" -s "$sock" quit >/dev/null 2>&1 || true; rm -rf "$dir"; }
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP PIPE   # so that EXIT's clean-up runs (e.g. make run | head)
 
 step() { printf '\n\033[1m%s\033[0m\n' "$*"; }
 show() { printf '$ %s\n' "$*"; "$@" || true; }
