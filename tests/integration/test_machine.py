@@ -12,17 +12,9 @@ import time
 
 import pytest
 
-from molt_harness import run_molt
+from molt_harness import kvm_usable, run_molt
 
 GUESTS = os.environ.get('MOLT_GUESTS', '')
-
-
-def kvm_usable() -> bool:
-    try:
-        os.close(os.open('/dev/kvm', os.O_RDWR))
-        return True
-    except OSError:
-        return False
 
 
 @pytest.fixture(params=['tcg', 'kvm'])

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from molt_harness import MOLT, Qmp, wait_for_socket
+from molt_harness import MOLT, Qmp, kvm_usable, wait_for_socket
 
 GUESTS = os.environ.get('MOLT_GUESTS', '')
 ECHO_CLIENT = r'''
@@ -37,14 +37,6 @@ def usable() -> str:
     if shutil.which('ip') is None:
         return 'iproute2 (ip) is not installed'
     return ''
-
-
-def kvm_usable() -> bool:
-    try:
-        os.close(os.open('/dev/kvm', os.O_RDWR))
-        return True
-    except OSError:
-        return False
 
 
 @pytest.fixture

@@ -213,18 +213,28 @@ kvm_segment to_kvm(const api::X86Segment& s, const kvm_segment& old) {
     return k;
 }
 
+// kvm_regs' fields and the schema's members, one table for both directions.
+struct RegPair {
+    __u64 kvm_regs::*kvm;
+    uint64_t api::X86CpuState::*state;
+};
+using S = api::X86CpuState;
+constexpr RegPair kRegs[] = {
+    {&kvm_regs::rax, &S::rax}, {&kvm_regs::rbx, &S::rbx}, {&kvm_regs::rcx, &S::rcx},
+    {&kvm_regs::rdx, &S::rdx}, {&kvm_regs::rsi, &S::rsi}, {&kvm_regs::rdi, &S::rdi},
+    {&kvm_regs::rsp, &S::rsp}, {&kvm_regs::rbp, &S::rbp}, {&kvm_regs::r8, &S::r8},
+    {&kvm_regs::r9, &S::r9}, {&kvm_regs::r10, &S::r10}, {&kvm_regs::r11, &S::r11},
+    {&kvm_regs::r12, &S::r12}, {&kvm_regs::r13, &S::r13}, {&kvm_regs::r14, &S::r14},
+    {&kvm_regs::r15, &S::r15}, {&kvm_regs::rip, &S::rip}, {&kvm_regs::rflags, &S::rflags},
+};
+
 }  // namespace
 
 Result<api::X86CpuState> KvmVcpu::save_state() const {
     kvm_regs r = MOLT_TRY(m_fd.regs());
     kvm_sregs s = MOLT_TRY(m_fd.sregs());
     api::X86CpuState st{};
-    st.rax = r.rax; st.rbx = r.rbx; st.rcx = r.rcx; st.rdx = r.rdx;
-    st.rsi = r.rsi; st.rdi = r.rdi; st.rsp = r.rsp; st.rbp = r.rbp;
-    st.r8 = r.r8; st.r9 = r.r9; st.r10 = r.r10; st.r11 = r.r11;
-    st.r12 = r.r12; st.r13 = r.r13; st.r14 = r.r14; st.r15 = r.r15;
-    st.rip = r.rip;
-    st.rflags = r.rflags;
+    for (const RegPair& p : kRegs) st.*p.state = r.*p.kvm;
     *st.cs = from_kvm(s.cs);
     *st.ds = from_kvm(s.ds);
     *st.es = from_kvm(s.es);
@@ -256,12 +266,7 @@ Result<void> KvmVcpu::load_state(const api::X86CpuState& st) {
     s.efer = st.efer;
     MOLT_TRY(m_fd.set_sregs(s));
     kvm_regs r{};
-    r.rax = st.rax; r.rbx = st.rbx; r.rcx = st.rcx; r.rdx = st.rdx;
-    r.rsi = st.rsi; r.rdi = st.rdi; r.rsp = st.rsp; r.rbp = st.rbp;
-    r.r8 = st.r8; r.r9 = st.r9; r.r10 = st.r10; r.r11 = st.r11;
-    r.r12 = st.r12; r.r13 = st.r13; r.r14 = st.r14; r.r15 = st.r15;
-    r.rip = st.rip;
-    r.rflags = st.rflags;
+    for (const RegPair& p : kRegs) r.*p.kvm = st.*p.state;
     return m_fd.set_regs(r);
 }
 

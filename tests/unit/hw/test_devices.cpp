@@ -14,9 +14,11 @@
 #include "hw/boot/elf_loader.h"
 #include "hw/bus.h"
 #include "hw/serial/serial.h"
+#include "hw_support.h"
 
 using namespace molt;
 using namespace molt::hw;
+using namespace molt::hw::test;
 
 namespace {
 
@@ -28,41 +30,6 @@ struct Recorder : BusDevice {
     }
     void write(uint64_t offset, std::span<const uint8_t>) override { last_offset = offset; }
 };
-
-std::string temp_file(const std::vector<uint8_t>& bytes) {
-    char path[] = "/tmp/molt-elf-XXXXXX";
-    int fd = mkstemp(path);
-    REQUIRE(fd >= 0);
-    REQUIRE(write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size()));
-    close(fd);
-    return path;
-}
-
-// A minimal ET_EXEC image: one PT_LOAD of `code` at paddr.
-std::vector<uint8_t> make_elf(uint64_t paddr, const std::vector<uint8_t>& code, uint64_t memsz = 0) {
-    constexpr size_t kHeaders = sizeof(Elf64_Ehdr) + sizeof(Elf64_Phdr);
-    std::vector<uint8_t> f(kHeaders + code.size());
-    Elf64_Ehdr eh{};
-    std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
-    eh.e_ident[EI_CLASS] = ELFCLASS64;
-    eh.e_ident[EI_DATA] = ELFDATA2LSB;
-    eh.e_type = ET_EXEC;
-    eh.e_machine = EM_X86_64;
-    eh.e_entry = paddr;
-    eh.e_phoff = sizeof(Elf64_Ehdr);
-    eh.e_phentsize = sizeof(Elf64_Phdr);
-    eh.e_phnum = 1;
-    Elf64_Phdr ph{};
-    ph.p_type = PT_LOAD;
-    ph.p_offset = kHeaders;
-    ph.p_paddr = paddr;
-    ph.p_filesz = code.size();
-    ph.p_memsz = memsz ? memsz : code.size();
-    std::memcpy(f.data(), &eh, sizeof(eh));
-    std::memcpy(f.data() + sizeof(eh), &ph, sizeof(ph));
-    if (!code.empty()) std::memcpy(f.data() + kHeaders, code.data(), code.size());
-    return f;
-}
 
 }  // namespace
 

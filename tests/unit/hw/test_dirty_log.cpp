@@ -16,50 +16,19 @@
 #include <vector>
 
 #include "hw/machine.h"
+#include "hw_support.h"
 
 using namespace molt;
 using namespace molt::hw;
+using namespace molt::hw::test;
 
 namespace {
-
-bool kvm_usable() {
-    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-    if (fd < 0) return false;
-    close(fd);
-    return true;
-}
 
 // mov byte [0x200000], 1; mov byte [0x203000], 1; hlt
 const std::vector<uint8_t> kCode = {0xc6, 0x04, 0x25, 0x00, 0x00, 0x20, 0x00, 0x01,
                                     0xc6, 0x04, 0x25, 0x00, 0x30, 0x20, 0x00, 0x01, 0xf4};
 
-std::string write_guest() {
-    constexpr size_t kHeaders = sizeof(Elf64_Ehdr) + sizeof(Elf64_Phdr);
-    std::vector<uint8_t> f(kHeaders + kCode.size());
-    Elf64_Ehdr eh{};
-    std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
-    eh.e_ident[EI_CLASS] = ELFCLASS64;
-    eh.e_ident[EI_DATA] = ELFDATA2LSB;
-    eh.e_type = ET_EXEC;
-    eh.e_machine = EM_X86_64;
-    eh.e_entry = 0x100000;
-    eh.e_phoff = sizeof(Elf64_Ehdr);
-    eh.e_phentsize = sizeof(Elf64_Phdr);
-    eh.e_phnum = 1;
-    Elf64_Phdr ph{};
-    ph.p_type = PT_LOAD;
-    ph.p_offset = kHeaders;
-    ph.p_paddr = 0x100000;
-    ph.p_filesz = ph.p_memsz = kCode.size();
-    std::memcpy(f.data(), &eh, sizeof(eh));
-    std::memcpy(f.data() + sizeof(eh), &ph, sizeof(ph));
-    std::memcpy(f.data() + kHeaders, kCode.data(), kCode.size());
-    char path[] = "/tmp/molt-dirty-XXXXXX";
-    int fd = mkstemp(path);
-    REQUIRE(write(fd, f.data(), f.size()) == static_cast<ssize_t>(f.size()));
-    close(fd);
-    return path;
-}
+std::string write_guest() { return temp_file(make_elf(0x100000, kCode)); }
 
 bool bit(const std::vector<uint64_t>& bits, uint64_t page) {
     return (bits[page / 64] >> (page % 64)) & 1;

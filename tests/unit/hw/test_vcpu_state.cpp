@@ -11,20 +11,15 @@
 
 #include "hw/accel/kvm/kvm_vcpu.h"
 #include "hw/accel/tcg/tcg_vcpu.h"
+#include "hw_support.h"
 #include "qapi-visit-machine.h"
 #include "runtime/visit.h"
 
 using namespace molt;
 using namespace molt::hw;
+using namespace molt::hw::test;
 
 namespace {
-
-bool kvm_usable() {
-    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-    if (fd < 0) return false;
-    close(fd);
-    return true;
-}
 
 void round_trip(Vcpu& cpu) {
     REQUIRE(cpu.set_boot_state(0x100000, 0x80000));
@@ -45,14 +40,6 @@ void round_trip(Vcpu& cpu) {
 }
 
 }  // namespace
-
-// Page-aligned guest RAM, as KVM memory slots need.
-struct Ram {
-    size_t size = 2 << 20;
-    void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    ~Ram() { munmap(p, size); }
-    std::span<uint8_t> span() { return {static_cast<uint8_t*>(p), size}; }
-};
 
 TEST_CASE("tcg vCPU: boot state and state round trip") {
     Ram host;
