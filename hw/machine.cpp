@@ -1,9 +1,13 @@
 // Machine; see machine.h.  The wiring: RAM at guest-physical 0, COM1 on
-// the port bus, the vCPU.
+// the port bus, virtio-mmio windows on the MMIO bus, interrupt lines, the
+// vCPU and the boot image.
 #include "hw/machine.h"
 
+#include "hw/boot/acpi.h"
 #include "hw/boot/elf_loader.h"
 #include "hw/boot/fdt.h"
+#include "hw/boot/image_file.h"
+#include "hw/boot/linux_loader.h"
 #include "hw/accel/kvm/kvm_vcpu.h"
 #include "hw/accel/tcg/tcg_vcpu.h"
 
@@ -19,56 +23,115 @@ Machine::~Machine() {
 Result<std::unique_ptr<Machine>> Machine::create(MachineSetup setup, std::span<uint8_t> ram,
                                                  std::function<void()> notify) {
     std::unique_ptr<Machine> m(new Machine(std::move(setup), ram));
-    MOLT_TRY(m->m_pio.insert(Serial16550::kCom1Base, Serial16550::kRegisterCount, &m->m_serial));
-    FdtDescription desc{m->m_ram.size_bytes(), m->m_setup.bootargs,
-                        static_cast<uint32_t>(Serial16550::kCom1Base), {}};
-    if (m->m_ram.size_bytes() > kVirtioBase) {
-        return Error("-m: guest RAM above 3.25 GiB would overlap the virtio-mmio windows");
+    m->m_notify = std::move(notify);
+    MOLT_TRY(m->wire_devices());
+    if (!m->m_setup.kernel) {
+        if (m->m_setup.initrd) return Error("-initrd needs -kernel");
+        return m;
     }
-    for (size_t i = 0; i < m->m_setup.nets.size(); ++i) {
-        NetSetup& n = m->m_setup.nets[i];
-        auto* net = new virtio::Net(std::move(n.tap), n.mac);
-        net->set_wake(notify);
-        auto transport = std::make_unique<virtio::MmioTransport>(std::unique_ptr<virtio::Device>(net),
-                                                                 m->m_ram);
-        uint64_t base = kVirtioBase + i * kVirtioStride;
-        MOLT_TRY(m->m_mmio.insert(base, virtio::MmioTransport::kWindowBytes, transport.get()));
-        m->m_nets.push_back({net, std::move(transport)});
-        desc.virtio_mmio.push_back(base);
+    {
+        // Only the header decides the format; the loaders read the file.
+        Result<std::vector<uint8_t>> image = read_image_file(*m->m_setup.kernel);
+        if (!image) return Error(image.error()).with_context("-kernel");
+        m->m_linux = is_bzimage(*image);
     }
-    m->m_fdt = MOLT_TRY(build_fdt(desc));
-    if (!m->m_setup.kernel) return m;
+    if (m->m_linux && m->m_setup.accel == MachineSetup::Accel::Tcg) {
+        return Error("-kernel: a Linux kernel needs -accel kvm (tcg injects no interrupts)");
+    }
+    if (!m->m_linux && m->m_setup.initrd) {
+        return Error("-initrd: only a Linux kernel (bzImage) takes an initrd");
+    }
     MOLT_TRY(m->create_vcpu());
     Result<void> r = m->load_guest();
     if (!r) return Error(r.error()).with_context("-kernel");
-    m->m_thread = std::make_unique<VcpuThread>(*m->m_vcpu, std::move(notify));
+    m->m_thread = std::make_unique<VcpuThread>(*m->m_vcpu, m->m_notify);
     return m;
 }
 
-Result<void> Machine::create_vcpu() {
-    if (m_setup.accel == MachineSetup::Accel::Tcg) {
-        std::vector<TcgVcpu::Window> windows;
-        for (size_t i = 0; i < m_nets.size(); ++i) {
-            windows.push_back({kVirtioBase + i * kVirtioStride, kVirtioStride});
-        }
-        m_vcpu = MOLT_TRY(TcgVcpu::create(m_ram, m_pio, m_mmio, windows));
-        return ok();
+IrqLine* Machine::irq_line(uint32_t gsi) {
+    if (m_setup.accel != MachineSetup::Accel::Kvm) return nullptr;
+    m_irq_lines.push_back(std::make_unique<kvm::KvmIrqLine>(m_irq_vm, gsi));
+    return m_irq_lines.back().get();
+}
+
+Result<void> Machine::wire_devices() {
+    MOLT_TRY(m_pio.insert(Serial16550::kCom1Base, Serial16550::kRegisterCount, &m_serial));
+    m_serial.set_irq(irq_line(Serial16550::kCom1Irq));
+    FdtDescription desc{m_ram.size_bytes(), m_setup.bootargs,
+                        static_cast<uint32_t>(Serial16550::kCom1Base), Serial16550::kCom1Irq, {}};
+    if (m_ram.size_bytes() > kVirtioBase) {
+        return Error("-m: guest RAM above 3.25 GiB would overlap the virtio-mmio windows");
     }
-    Result<kvm::Kvm> k = kvm::Kvm::open();
-    if (!k) return Error(k.error()).with_context("-accel kvm");
-    m_kvm = std::make_unique<kvm::Kvm>(std::move(*k));
-    m_vm = std::make_unique<kvm::VmFd>(MOLT_TRY(m_kvm->create_vm()));
-    // Intel VMX needs three pages for the real-mode TSS; just below 4 GiB.
-    MOLT_TRY(m_vm->set_tss_addr(0xfffbd000));
-    std::span<uint8_t> host = m_ram.host_mapping();
-    MOLT_TRY(m_vm->set_memory(0, 0, host.size(), host.data(), 0));
-    Result<std::unique_ptr<KvmVcpu>> v = KvmVcpu::create(*m_kvm, *m_vm, m_ram, m_pio, m_mmio);
-    if (!v) return v.error();
-    m_vcpu = std::move(*v);
+    if (m_setup.nets.size() > kMaxVirtioDevices) {
+        return Error("at most " + std::to_string(kMaxVirtioDevices) + " virtio devices");
+    }
+    for (size_t i = 0; i < m_setup.nets.size(); ++i) {
+        NetSetup& n = m_setup.nets[i];
+        auto* net = new virtio::Net(std::move(n.tap), n.mac);
+        net->set_wake(m_notify);
+        auto transport = std::make_unique<virtio::MmioTransport>(std::unique_ptr<virtio::Device>(net), m_ram);
+        uint64_t base = kVirtioBase + i * kVirtioStride;
+        uint32_t gsi = kVirtioFirstGsi + static_cast<uint32_t>(i);
+        MOLT_TRY(m_mmio.insert(base, virtio::MmioTransport::kWindowBytes, transport.get()));
+        transport->set_irq(irq_line(gsi));
+        m_nets.push_back({net, std::move(transport)});
+        desc.virtio_mmio.push_back({base, gsi});
+    }
+    Result<std::vector<uint8_t>> fdt = build_fdt(desc);
+    if (!fdt) return fdt.error();
+    m_fdt = std::move(*fdt);
     return ok();
 }
 
+Result<void> Machine::create_vcpu() {
+    if (m_setup.accel == MachineSetup::Accel::Kvm) {
+        Result<void> r = create_kvm_vcpu();
+        if (!r) return Error(r.error()).with_context("-accel kvm");
+        return ok();
+    }
+    std::vector<TcgVcpu::Window> windows;
+    for (size_t i = 0; i < m_nets.size(); ++i) {
+        windows.push_back({kVirtioBase + i * kVirtioStride, kVirtioStride});
+    }
+    m_vcpu = MOLT_TRY(TcgVcpu::create(m_ram, m_pio, m_mmio, windows));
+    return ok();
+}
+
+// A VM with the in-kernel irqchip and PIT, RAM in slot 0 (dirty-logged
+// while tracking is on), and vCPU 0.
+Result<void> Machine::create_kvm_vcpu() {
+    if (!m_kvm) m_kvm = std::make_unique<kvm::Kvm>(MOLT_TRY(kvm::Kvm::open()));
+    m_vm = std::make_unique<kvm::VmFd>(MOLT_TRY(m_kvm->create_vm()));
+    // Intel VMX needs three pages for the real-mode TSS; just below 4 GiB.
+    MOLT_TRY(m_vm->set_tss_addr(0xfffbd000));
+    MOLT_TRY(m_vm->create_irqchip());
+    MOLT_TRY(m_vm->create_pit());
+    std::span<uint8_t> host = m_ram.host_mapping();
+    uint32_t flags = m_dirty ? KVM_MEM_LOG_DIRTY_PAGES : 0;
+    MOLT_TRY(m_vm->set_memory(0, 0, host.size(), host.data(), flags));
+    m_vcpu = MOLT_TRY(KvmVcpu::create(*m_kvm, *m_vm, m_ram, m_pio, m_mmio));
+    for (auto& line : m_irq_lines) line->forget_level();
+    m_irq_vm.store(m_vm.get(), std::memory_order_release);
+    return ok();
+}
+
+// The vCPU thread must be gone.  Pages the old VM logged as dirty are kept.
+void Machine::destroy_kvm_vcpu() {
+    m_irq_vm.store(nullptr, std::memory_order_release);
+    if (m_dirty && m_vm) {
+        Result<std::vector<uint64_t>> bits = m_vm->dirty_log(0, m_dirty->words());
+        if (bits) {
+            m_dirty->merge(*bits);
+        } else {
+            m_dirty->mark(0, m_ram.size_bytes());   // unknown: all of RAM
+        }
+    }
+    m_vcpu.reset();
+    m_vm.reset();
+}
+
 Result<void> Machine::load_guest() {
+    if (m_linux) return load_linux();
     LoadedImage img = MOLT_TRY(load_elf(*m_setup.kernel, m_ram));
     if (img.low < kFdtAddress + kFdtMaxBytes && img.high > kFdtAddress) {
         return Error("the guest image overlaps the device tree at 0x80000-0xfffff");
@@ -81,6 +144,29 @@ Result<void> Machine::load_guest() {
     return m_vcpu->set_boot_state(img.entry, kFdtAddress);
 }
 
+Result<void> Machine::load_linux() {
+    // (Not MOLT_TRY: GCC 12 warns falsely on a moved-out vector there.)
+    Result<std::vector<uint8_t>> kernel = read_image_file(*m_setup.kernel);
+    if (!kernel) return kernel.error();
+    Result<std::vector<uint8_t>> initrd = std::vector<uint8_t>{};
+    if (m_setup.initrd) {
+        initrd = read_image_file(*m_setup.initrd);
+        if (!initrd) return Error(initrd.error()).with_context("-initrd");
+    }
+    AcpiDescription acpi;
+    for (size_t i = 0; i < m_nets.size(); ++i) {
+        acpi.virtio_mmio.push_back({kVirtioBase + i * kVirtioStride,
+                                    static_cast<uint32_t>(virtio::MmioTransport::kWindowBytes),
+                                    kVirtioFirstGsi + static_cast<uint32_t>(i)});
+    }
+    std::vector<uint8_t> tables = build_acpi_tables(acpi, kFirmwareAddress);
+    MOLT_ASSERT(tables.size() <= kFirmwareBytes);
+    if (!m_ram.contains(0, kKernelAddress)) return Error("guest RAM too small for a Linux guest");
+    MOLT_TRY(m_ram.write(kFirmwareAddress, tables));
+    LoadedLinux l = MOLT_TRY(hw::load_linux({*kernel, *initrd, m_setup.bootargs, kFirmwareAddress}, m_ram));
+    return static_cast<KvmVcpu&>(*m_vcpu).set_linux_boot_state(l.entry, l.boot_params);
+}
+
 void Machine::resume() {
     if (m_thread) m_thread->resume();
 }
@@ -91,9 +177,17 @@ void Machine::pause() {
 
 Result<void> Machine::reset() {
     m_serial.reset();
+    for (NetDevice& n : m_nets) n.transport->device_reset();
     if (!m_thread) return ok();
-    m_thread->rearm();
     m_failure_reported = false;
+    if (m_setup.accel == MachineSetup::Accel::Kvm) {
+        m_thread.reset();
+        destroy_kvm_vcpu();
+        MOLT_TRY(create_kvm_vcpu());
+        m_thread = std::make_unique<VcpuThread>(*m_vcpu, m_notify);
+    } else {
+        m_thread->rearm();
+    }
     // RAM keeps its contents across a reset, as on real hardware; the
     // image is reloaded so that the guest starts from its initial data.
     return load_guest();

@@ -1,11 +1,16 @@
 // The machine (hw/machine): guest RAM, the buses, the devices and the
 // vCPU, wired in one place (STYLE.md 1).
 //
-// Today: one vCPU on the kvm or tcg accelerator, a 16550 UART at COM1, guest RAM
-// from a memory backend, and a device tree; a guest is an ELF test image
-// (-kernel), entered with RDI pointing at the device tree.
-// Without -kernel there is no guest code and the vCPU stays halted, as
-// QEMU without a boot device.  Lock order: machine, then device.  Main
+// One vCPU on the kvm or tcg accelerator, guest RAM from a memory backend,
+// a 16550 UART at COM1 (IRQ 4) and virtio-mmio devices (IOAPIC inputs 16
+// and up).  With kvm, the in-kernel irqchip (PIC, IOAPIC, local APIC) and
+// PIT take the devices' interrupt lines; tcg injects none (guests poll).
+// A guest (-kernel) is an ELF test image, entered with RDI pointing at the
+// device tree, or (kvm only) a Linux bzImage with -initrd and -append,
+// which finds its devices in ACPI tables.  Without -kernel there is no
+// guest code and the vCPU stays halted, as QEMU without a boot device.
+// system_reset gives a kvm guest a fresh VM (a true power-on state of the
+// irqchip, timers and MSRs).  Lock order: machine, then device.  Main
 // thread, except notify (vCPU thread).
 #pragma once
 
@@ -18,6 +23,7 @@
 #include <vector>
 
 #include "hw/accel/kvm/kvm.h"
+#include "hw/accel/kvm/kvm_irq.h"
 #include "hw/accel/vcpu.h"
 #include "hw/bus.h"
 #include "hw/memory/guest_memory.h"
@@ -37,8 +43,9 @@ struct NetSetup {
 struct MachineSetup {
     enum class Accel { Kvm, Tcg };
     Accel accel = Accel::Tcg;
-    std::optional<std::string> kernel;   // an ELF test guest
-    std::string bootargs;                // -append, in /chosen
+    std::optional<std::string> kernel;   // an ELF test guest or a Linux bzImage
+    std::optional<std::string> initrd;   // Linux only
+    std::string bootargs;                // -append: /chosen, or Linux's command line
     UniqueFd serial_out;                 // empty: serial output dropped
     std::vector<NetSetup> nets;          // virtio-net devices, in order
 };
@@ -46,6 +53,8 @@ struct MachineSetup {
 // virtio-mmio windows: one per device from here up, kVirtioStride apart.
 inline constexpr uint64_t kVirtioBase = 0xd0000000;
 inline constexpr uint64_t kVirtioStride = 0x1000;
+inline constexpr uint32_t kVirtioFirstGsi = 16;
+inline constexpr size_t kMaxVirtioDevices = 8;   // IOAPIC inputs 16-23
 
 class Machine {
 public:
@@ -92,8 +101,13 @@ public:
 
 private:
     Machine(MachineSetup setup, std::span<uint8_t> ram);
+    Result<void> wire_devices();
     Result<void> load_guest();
+    Result<void> load_linux();
     Result<void> create_vcpu();
+    Result<void> create_kvm_vcpu();
+    void destroy_kvm_vcpu();
+    IrqLine* irq_line(uint32_t gsi);
     // The vCPU out of guest code for the main thread to read or change it;
     // returns whether to resume it afterwards.
     bool pause_for_access();
@@ -110,8 +124,12 @@ private:
         std::unique_ptr<virtio::MmioTransport> transport;
     };
     std::vector<NetDevice> m_nets;
+    std::function<void()> m_notify;
+    bool m_linux = false;                // -kernel is a bzImage
     std::unique_ptr<kvm::Kvm> m_kvm;     // kvm only; outlive the vCPU
     std::unique_ptr<kvm::VmFd> m_vm;
+    std::atomic<const kvm::VmFd*> m_irq_vm{nullptr};   // what the lines drive
+    std::vector<std::unique_ptr<kvm::KvmIrqLine>> m_irq_lines;
     std::unique_ptr<Vcpu> m_vcpu;
     std::unique_ptr<DirtyBitmap> m_dirty;   // while tracking
     std::unique_ptr<VcpuThread> m_thread;

@@ -34,7 +34,6 @@ Result<void> check_supported(const cli::CommandLine& cl) {
         return Error(cl.initrd ? "-initrd only allowed with -kernel option"
                                : "-append only allowed with -kernel option");
     }
-    if (cl.initrd) return not_yet("-initrd", "booting a Linux kernel");
     std::set<std::string> netdevs, used;
     for (const auto& n : cl.netdevs) {
         const api::NetdevTapOptions& t = *n.u.tap;
@@ -306,6 +305,7 @@ Result<std::unique_ptr<hw::Machine>> create_machine(
     setup.nets = MOLT_TRY(open_nets(cl, early));
     setup.accel = choose_accel(cl);
     setup.kernel = cl.kernel;
+    setup.initrd = cl.initrd;
     setup.bootargs = cl.append.value_or("");
     setup.serial_out = MOLT_TRY(serial_output(cl));
     return hw::Machine::create(std::move(setup), ram->host_view(), std::move(notify));

@@ -3,43 +3,17 @@
 #include "hw/boot/elf_loader.h"
 
 #include <elf.h>
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <cstring>
 #include <vector>
 
-#include "runtime/unique_fd.h"
+#include "hw/boot/image_file.h"
 
 namespace molt::hw {
 
 namespace {
 
-constexpr size_t kMaxImageBytes = size_t{1} << 30;
 constexpr uint16_t kMaxSegments = 64;
-
-Result<std::vector<uint8_t>> read_file(const std::string& path) {
-    UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) return Error::from_errno(errno, "could not open '" + path + "'");
-    struct stat st {};
-    if (fstat(fd.get(), &st) != 0) return Error::from_errno(errno, "stat '" + path + "'");
-    if (!S_ISREG(st.st_mode)) return Error("'" + path + "' is not a regular file");
-    if (static_cast<uint64_t>(st.st_size) > kMaxImageBytes) return Error("'" + path + "' is too large");
-    std::vector<uint8_t> data(static_cast<size_t>(st.st_size));
-    size_t done = 0;
-    while (done < data.size()) {
-        ssize_t n = ::read(fd.get(), data.data() + done, data.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return Error::from_errno(n < 0 ? errno : EIO, "read '" + path + "'");
-        done += static_cast<size_t>(n);
-    }
-    return data;
-}
-
-bool is_bzimage(const std::vector<uint8_t>& f) {
-    return f.size() > 0x206 && std::memcmp(f.data() + 0x202, "HdrS", 4) == 0;
-}
 
 template <class T>
 T at(const std::vector<uint8_t>& f, size_t off) {
@@ -66,8 +40,8 @@ Result<void> check_header(const std::vector<uint8_t>& f, const Elf64_Ehdr& eh) {
 }  // namespace
 
 Result<LoadedImage> load_elf(const std::string& path, const GuestMemory& ram) {
-    std::vector<uint8_t> f = MOLT_TRY(read_file(path));
-    if (is_bzimage(f)) return Error("'" + path + "': Linux bzImage boot is not supported yet by this molt");
+    std::vector<uint8_t> f = MOLT_TRY(read_image_file(path));
+    if (is_bzimage(f)) return Error("'" + path + "' is a Linux bzImage, not an ELF file");
     if (f.size() < sizeof(Elf64_Ehdr) || std::memcmp(f.data(), ELFMAG, SELFMAG) != 0) {
         return Error("'" + path + "' is not an ELF file");
     }

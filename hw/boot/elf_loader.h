@@ -3,8 +3,8 @@
 //
 // Every header field is checked against the file and against RAM before
 // anything is copied; PT_LOAD segments are copied to their physical
-// addresses (p_paddr) and their BSS zeroed.  A Linux bzImage is
-// recognised and reported as not supported yet.
+// addresses (p_paddr) and their BSS zeroed.  (Linux bzImages:
+// linux_loader.h.)
 #pragma once
 
 #include <cstdint>

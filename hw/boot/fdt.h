@@ -2,10 +2,12 @@
 //
 // Test guests find RAM, the serial port and (later) virtio-mmio devices
 // here; -machine dumpdtb=FILE writes it out (`dtc -I dtb` reads it).
-// Layout: / (#address-cells = #size-cells = 2, compatible "molt,machine"),
+// Layout: / (#address-cells = #size-cells = 2, compatible "molt,machine",
+// interrupt-parent = the IOAPIC), /ioapic@fec00000,
 // /chosen (bootargs from -append, stdout-path), /memory@0 (reg = RAM),
-// /serial (ns16550a; its x86 I/O port in "molt,io-port"), and one
-// /virtio_mmio@BASE (compatible "virtio,mmio", reg) per virtio device.
+// /serial (ns16550a; its x86 I/O port in "molt,io-port", its IRQ in
+// "interrupts"), and one /virtio_mmio@BASE (compatible "virtio,mmio",
+// reg, interrupts = the IOAPIC input) per virtio device.
 #pragma once
 
 #include <cstdint>
@@ -16,11 +18,17 @@
 
 namespace molt::hw {
 
+struct FdtVirtio {
+    uint64_t base;   // a 0x200-byte window
+    uint32_t irq;
+};
+
 struct FdtDescription {
     uint64_t ram_bytes;
     std::string bootargs;
     uint32_t serial_io_port;
-    std::vector<uint64_t> virtio_mmio;   // window bases, 0x200 bytes each
+    uint32_t serial_irq;
+    std::vector<FdtVirtio> virtio_mmio;
 };
 
 Result<std::vector<uint8_t>> build_fdt(const FdtDescription& d);

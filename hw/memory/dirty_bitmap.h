@@ -33,6 +33,13 @@ public:
         }
     }
 
+    // Adds bits gathered elsewhere (one per page, as take() returns them).
+    void merge(const std::vector<uint64_t>& bits) {
+        for (size_t i = 0; i < bits.size() && i < words(); ++i) {
+            if (bits[i]) m_words[i].fetch_or(bits[i], std::memory_order_relaxed);
+        }
+    }
+
     // The bits set since the last take(), cleared.
     std::vector<uint64_t> take() {
         std::vector<uint64_t> out(words());

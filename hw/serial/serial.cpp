@@ -14,18 +14,33 @@ constexpr uint8_t kLcrDlab = 0x80;
 constexpr uint8_t kMcrLoop = 0x10;
 constexpr uint8_t kLsrDataReady = 0x01, kLsrOverrun = 0x02, kLsrThrEmpty = 0x20,
                   kLsrIdle = 0x40;
-constexpr uint8_t kIirNoInterrupt = 0x01, kIirFifoOn = 0xc0;
+constexpr uint8_t kIirNoInterrupt = 0x01, kIirThrEmpty = 0x02, kIirRxData = 0x04,
+                  kIirLineStatus = 0x06, kIirFifoOn = 0xc0;
+constexpr uint8_t kIerRxData = 0x01, kIerThrEmpty = 0x02, kIerLineStatus = 0x04;
 
 }  // namespace
 
 void Serial16550::read(uint64_t offset, std::span<uint8_t> data) {
     std::lock_guard guard(m_lock);
     for (size_t i = 0; i < data.size(); ++i) data[i] = read_register(offset + i);
+    update_irq();
 }
 
 void Serial16550::write(uint64_t offset, std::span<const uint8_t> data) {
     std::lock_guard guard(m_lock);
     for (size_t i = 0; i < data.size(); ++i) write_register(offset + i, data[i]);
+    update_irq();
+}
+
+uint8_t Serial16550::pending_interrupt() const {
+    if ((m_ier & kIerLineStatus) && m_overrun) return kIirLineStatus;
+    if ((m_ier & kIerRxData) && !m_rx.empty()) return kIirRxData;
+    if ((m_ier & kIerThrEmpty) && m_thr_interrupt) return kIirThrEmpty;
+    return kIirNoInterrupt;
+}
+
+void Serial16550::update_irq() {
+    if (m_irq) m_irq->set_level(pending_interrupt() != kIirNoInterrupt);
 }
 
 uint8_t Serial16550::read_register(uint64_t offset) {
@@ -40,7 +55,12 @@ uint8_t Serial16550::read_register(uint64_t offset) {
             return b;
         }
     case kIer: return dlab ? m_dlm : m_ier;
-    case kIirFcr: return kIirNoInterrupt | ((m_fcr & 1) ? kIirFifoOn : 0);
+    case kIirFcr: {
+        uint8_t id = pending_interrupt();
+        // Reading IIR acknowledges a "THR empty" interrupt it reports.
+        if (id == kIirThrEmpty) m_thr_interrupt = false;
+        return static_cast<uint8_t>(id | ((m_fcr & 1) ? kIirFifoOn : 0));
+    }
     case kLcr: return m_lcr;
     case kMcr: return m_mcr;
     case kLsr: {
@@ -70,9 +90,16 @@ void Serial16550::write_register(uint64_t offset, uint8_t value) {
         } else {
             transmit(value);
         }
+        m_thr_interrupt = true;   // sent at once: THR is empty again
         break;
     case kIer:
-        if (dlab) m_dlm = value; else m_ier = value & 0x0f;
+        if (dlab) {
+            m_dlm = value;
+        } else {
+            // Enabling the THR-empty interrupt while THR is empty raises it.
+            if ((value & kIerThrEmpty) && !(m_ier & kIerThrEmpty)) m_thr_interrupt = true;
+            m_ier = value & 0x0f;
+        }
         break;
     case kIirFcr:
         m_fcr = value;
@@ -97,10 +124,11 @@ void Serial16550::receive(std::span<const uint8_t> bytes) {
     for (uint8_t b : bytes) {
         if (m_rx.size() >= kRxQueueLimit) {
             m_overrun = true;
-            return;
+            break;
         }
         m_rx.push_back(b);
     }
+    update_irq();
 }
 
 void Serial16550::reset() {
@@ -110,6 +138,8 @@ void Serial16550::reset() {
     m_dll = 0x0c;
     m_dlm = 0;
     m_overrun = false;
+    m_thr_interrupt = false;
+    update_irq();
 }
 
 }  // namespace molt::hw

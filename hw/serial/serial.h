@@ -5,9 +5,12 @@
 // behind LCR.DLAB.  Transmitted bytes go to the backend fd (stdout, a
 // file, a socket); received bytes are queued by receive() (main thread)
 // and read by the guest through RBR.  Loopback (MCR bit 4) feeds THR back
-// to RBR.  There is no interrupt line yet: guests poll LSR (under tcg no
-// interrupt can be injected anyway).  Register accesses come from the
-// vCPU thread; receive() from the main loop; a mutex orders them.
+// to RBR.  Interrupts (IER/IIR) as the data sheet ranks them: line status,
+// received data, transmitter empty; the IRQ line (ISA IRQ 4) is high while
+// one is pending, as QEMU's model (MCR.OUT2 does not gate it).  A byte is
+// sent the moment THR is written, so THR is always empty again at once.
+// Register accesses come from the vCPU thread; receive() from the main
+// loop; a mutex orders them.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +18,7 @@
 #include <mutex>
 
 #include "hw/bus.h"
+#include "hw/irq.h"
 #include "runtime/unique_fd.h"
 
 namespace molt::hw {
@@ -24,9 +28,13 @@ public:
     static constexpr uint64_t kCom1Base = 0x3f8;
     static constexpr uint64_t kRegisterCount = 8;
     static constexpr size_t kRxQueueLimit = 4096;
+    static constexpr uint32_t kCom1Irq = 4;
 
     // out: where transmitted bytes go (empty: dropped, as -serial null).
     explicit Serial16550(UniqueFd out) : m_out(std::move(out)) {}
+
+    // The interrupt line (before the vCPU runs; default: none).
+    void set_irq(IrqLine* irq) { m_irq = irq; }
 
     void read(uint64_t offset, std::span<uint8_t> data) override;
     void write(uint64_t offset, std::span<const uint8_t> data) override;
@@ -41,6 +49,10 @@ private:
     uint8_t read_register(uint64_t offset);
     void write_register(uint64_t offset, uint8_t value);
     void transmit(uint8_t byte);
+    // The highest-priority pending interrupt's IIR code (1: none), and
+    // the line driven to match.
+    uint8_t pending_interrupt() const;
+    void update_irq();
 
     std::mutex m_lock;
     UniqueFd m_out;
@@ -48,6 +60,8 @@ private:
     uint8_t m_ier = 0, m_lcr = 0, m_mcr = 0, m_scr = 0, m_fcr = 0;
     uint8_t m_dll = 0x0c, m_dlm = 0;   // 9600 baud after reset
     bool m_overrun = false;
+    bool m_thr_interrupt = false;   // "THR empty" not yet acknowledged
+    IrqLine* m_irq = nullptr;
 };
 
 }  // namespace molt::hw

@@ -16,7 +16,7 @@ enum Reg : uint64_t {
     kQueueDriverHigh = 0x094, kQueueDeviceLow = 0x0a0, kQueueDeviceHigh = 0x0a4,
     kConfigGeneration = 0x0fc, kConfig = 0x100,
 };
-constexpr uint32_t kInterruptConfig = 2;
+constexpr uint32_t kInterruptUsedBuffer = 1, kInterruptConfig = 2;
 
 uint64_t set_low(uint64_t v, uint32_t low) { return (v & ~uint64_t{0xffffffff}) | low; }
 uint64_t set_high(uint64_t v, uint32_t high) { return (v & 0xffffffff) | uint64_t{high} << 32; }
@@ -52,6 +52,14 @@ void MmioTransport::write(uint64_t offset, std::span<const uint8_t> data) {
     uint32_t v;
     std::memcpy(&v, data.data(), 4);
     write_register(offset, v);
+    update_interrupt();
+}
+
+void MmioTransport::update_interrupt() {
+    for (Queue& q : m_queues) {
+        if (q.ready() && q.take_signal(m_ram)) m_interrupt_status |= kInterruptUsedBuffer;
+    }
+    if (m_irq) m_irq->set_level(m_interrupt_status != 0);
 }
 
 Queue* MmioTransport::selected() {
@@ -159,11 +167,18 @@ void MmioTransport::reset() {
     m_failure.clear();
 }
 
+void MmioTransport::device_reset() {
+    std::lock_guard guard(m_lock);
+    reset();
+    update_interrupt();
+}
+
 void MmioTransport::backend_ready() {
     std::lock_guard guard(m_lock);
     if (!(m_status & kDriverOk) || (m_status & kNeedsReset)) return;
     Result<void> r = m_device->backend_ready();
     if (!r) fail(r.error());
+    update_interrupt();
 }
 
 uint32_t MmioTransport::status() const {

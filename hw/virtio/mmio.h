@@ -8,8 +8,9 @@
 // activates the device; any Error from the device, or a malformed queue,
 // sets NEEDS_RESET and stops the device until the driver resets it
 // (writes 0 to Status) - the guest's mistakes never stop molt.  Register
-// accesses must be 32 bits wide (config space: any width).  Interrupts are
-// recorded in InterruptStatus; delivering them arrives with the irqchip.
+// accesses must be 32 bits wide (config space: any width).  Used buffers
+// and configuration changes set InterruptStatus (4.2.2); the IRQ line is
+// high while it is non-zero, until the driver acknowledges.
 // Called on the vCPU thread; a mutex orders it with the main loop.
 #pragma once
 
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "hw/bus.h"
+#include "hw/irq.h"
 #include "hw/virtio/device.h"
 
 namespace molt::hw::virtio {
@@ -35,8 +37,14 @@ public:
 
     MmioTransport(std::unique_ptr<Device> device, const GuestMemory& ram);
 
+    // The interrupt line (before the vCPU runs; default: none).
+    void set_irq(IrqLine* irq) { m_irq = irq; }
+
     void read(uint64_t offset, std::span<uint8_t> data) override;
     void write(uint64_t offset, std::span<const uint8_t> data) override;
+
+    // Power-on reset (system_reset): as if the driver wrote 0 to Status.
+    void device_reset();
 
     // The backend has work (main loop): runs Device::backend_ready()
     // under the lock, unless the device is not running.
@@ -53,6 +61,8 @@ private:
     void write_register(uint64_t offset, uint32_t value);
     void write_status(uint32_t value);
     void fail(const Error& e);
+    // After the device ran: used-buffer interrupts, and the line's level.
+    void update_interrupt();
     Queue* selected();
     void reset();
 
@@ -68,6 +78,7 @@ private:
     uint32_t m_interrupt_status = 0;
     uint32_t m_config_generation = 0;
     std::string m_failure;
+    IrqLine* m_irq = nullptr;
 };
 
 }  // namespace molt::hw::virtio

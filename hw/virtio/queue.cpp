@@ -88,11 +88,21 @@ Result<void> Queue::push_used(const GuestMemory& ram, uint16_t head, uint32_t wr
     return ram.write_obj(m_used + 2, m_next_used);
 }
 
+bool Queue::take_signal(const GuestMemory& ram) {
+    if (m_signalled_used == m_next_used) return false;
+    m_signalled_used = m_next_used;
+    // The used index is globally visible before the driver's flags are read.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    Result<uint16_t> flags = ram.read_obj<uint16_t>(m_avail);
+    constexpr uint16_t kNoInterrupt = 1;
+    return !flags || !(*flags & kNoInterrupt);
+}
+
 void Queue::reset() {
     m_size = 0;
     m_desc = m_avail = m_used = 0;
     m_ready = false;
-    m_next_avail = m_next_used = 0;
+    m_next_avail = m_next_used = m_signalled_used = 0;
 }
 
 }  // namespace molt::hw::virtio

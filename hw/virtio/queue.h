@@ -67,6 +67,10 @@ public:
     void undo_pop() { --m_next_avail; }
     // Returns a chain to the driver with `written` bytes in its buffers.
     Result<void> push_used(const GuestMemory& ram, uint16_t head, uint32_t written);
+    // Whether chains were used since the last call and the driver wants
+    // to hear of it (its avail flags lack VIRTQ_AVAIL_F_NO_INTERRUPT,
+    // 2.7.7); unreadable flags count as wanting it.
+    bool take_signal(const GuestMemory& ram);
 
     void reset();
     // For migration (later): the device-side indices.
@@ -82,6 +86,7 @@ private:
     bool m_ready = false;
     uint16_t m_next_avail = 0;
     uint16_t m_next_used = 0;
+    uint16_t m_signalled_used = 0;
 };
 
 }  // namespace molt::hw::virtio

@@ -2,12 +2,14 @@
 and the "# molt-tests: N passed, N failed, N skipped" line that
 scripts/test-summary.py counts."""
 
+import os
+import subprocess
 import tempfile
 from typing import Iterator, List
 
 import pytest
 
-from molt_harness import Molt
+from molt_harness import Molt, net_unusable_reason
 
 _counts = {'passed': 0, 'failed': 0, 'skipped': 0}
 
@@ -31,6 +33,18 @@ def start(tmpdir_short: str) -> Iterator:
     yield _start
     for m in started:
         m.stop()
+
+
+@pytest.fixture
+def netns() -> Iterator[str]:
+    """A network namespace of this test's own (TAP tests run molt in it)."""
+    reason = net_unusable_reason()
+    if reason:
+        pytest.skip(reason)
+    name = 'molt-test-%d' % os.getpid()
+    subprocess.run(['ip', 'netns', 'add', name], check=True)
+    yield name
+    subprocess.run(['ip', 'netns', 'del', name], check=False)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

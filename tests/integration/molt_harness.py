@@ -9,6 +9,7 @@ file descriptors with a request (SCM_RIGHTS).
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import time
@@ -26,6 +27,29 @@ def kvm_usable() -> bool:
         return True
     except OSError:
         return False
+
+
+def time_scale() -> float:
+    """How much slower than usual this machine runs guests ($MOLT_TIME_SCALE;
+    the nested KVM lane sets it): timeouts are multiplied by it."""
+    return float(os.environ.get('MOLT_TIME_SCALE', '1'))
+
+
+def net_unusable_reason() -> str:
+    """Why TAP tests cannot run here ('' if they can)."""
+    if os.geteuid() != 0:
+        return 'needs root (network namespaces, TAP)'
+    if not os.access('/dev/net/tun', os.R_OK | os.W_OK):
+        return '/dev/net/tun is not available'
+    if shutil.which('ip') is None:
+        return 'iproute2 (ip) is not installed'
+    return ''
+
+
+def in_ns(ns: str, *argv: str, **kw) -> subprocess.CompletedProcess:
+    """Runs argv inside network namespace ns."""
+    return subprocess.run(['ip', 'netns', 'exec', ns, *argv], capture_output=True, text=True,
+                          timeout=60 * time_scale(), **kw)
 
 
 def wait_for_socket(path: str, proc: subprocess.Popen, timeout: float = 10.0) -> None:

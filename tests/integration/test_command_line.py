@@ -121,7 +121,7 @@ BAD = [
     (['-kernel', '/'], "-kernel: '/' is not a regular file"),
     (['-kernel', '/bin/true'], "-kernel: '/bin/true': not an ELF executable (ET_EXEC)"),
     (['-kernel', MOLT, '-initrd', 'x'],
-     '-initrd: booting a Linux kernel is not supported yet by this molt'),
+     '-initrd: only a Linux kernel (bzImage) takes an initrd'),
     (['-initrd', 'x'], '-initrd only allowed with -kernel option'),
     (['-append', 'x'], '-append only allowed with -kernel option'),
     (['-incoming', 'foo'], '-incoming foo: unknown migration protocol: foo'),

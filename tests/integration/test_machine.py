@@ -165,6 +165,8 @@ def test_dumpdtb(tmpdir_short):
     assert 'reg = <0x00 0x00 0x00 0x10000000>;' in dts.stdout
     assert 'bootargs = "rounds=7 x";' in dts.stdout
     assert 'compatible = "ns16550a";' in dts.stdout
+    assert 'interrupts = <0x04 0x00>;' in dts.stdout   # COM1 on IRQ 4, edge
+    assert 'interrupt-controller;' in dts.stdout
 
 
 def test_stop_pauses_a_busy_guest(start, tmpdir_short, accel):

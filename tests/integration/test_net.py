@@ -5,13 +5,12 @@ accelerator (kvm only where /dev/kvm opens).  Needs root, /dev/net/tun
 and iproute2; skipped with the reason otherwise."""
 
 import os
-import shutil
 import subprocess
 import time
 
 import pytest
 
-from molt_harness import MOLT, Qmp, kvm_usable, wait_for_socket
+from molt_harness import MOLT, Qmp, in_ns, kvm_usable, wait_for_socket
 
 GUESTS = os.environ.get('MOLT_GUESTS', '')
 ECHO_CLIENT = r'''
@@ -27,32 +26,6 @@ for i in range(n):
     ok += data == msg and addr == ('10.9.0.2', 7777)
 print(ok)
 '''
-
-
-def usable() -> str:
-    if os.geteuid() != 0:
-        return 'needs root (network namespaces, TAP)'
-    if not os.access('/dev/net/tun', os.R_OK | os.W_OK):
-        return '/dev/net/tun is not available'
-    if shutil.which('ip') is None:
-        return 'iproute2 (ip) is not installed'
-    return ''
-
-
-@pytest.fixture
-def netns():
-    reason = usable()
-    if reason:
-        pytest.skip(reason)
-    name = 'molt-test-%d' % os.getpid()
-    subprocess.run(['ip', 'netns', 'add', name], check=True)
-    yield name
-    subprocess.run(['ip', 'netns', 'del', name], check=False)
-
-
-def in_ns(ns: str, *argv: str, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(['ip', 'netns', 'exec', ns, *argv], capture_output=True, text=True,
-                          timeout=60, **kw)
 
 
 def wait_for(path: str, text: str, timeout: float = 20.0) -> str:

@@ -94,6 +94,26 @@ Result<std::vector<uint64_t>> VmFd::dirty_log(uint32_t slot, size_t words) const
     return bits;
 }
 
+Result<void> VmFd::create_irqchip() {
+    if (xioctl(m_fd.get(), KVM_CREATE_IRQCHIP, 0) < 0) return Error::from_errno(errno, "KVM_CREATE_IRQCHIP");
+    return ok();
+}
+
+Result<void> VmFd::create_pit() {
+    kvm_pit_config config{};
+    config.flags = KVM_PIT_SPEAKER_DUMMY;
+    if (xioctl(m_fd.get(), KVM_CREATE_PIT2, &config) < 0) return Error::from_errno(errno, "KVM_CREATE_PIT2");
+    return ok();
+}
+
+Result<void> VmFd::set_irq_line(uint32_t gsi, bool level) const {
+    kvm_irq_level irq{};
+    irq.irq = gsi;
+    irq.level = level ? 1 : 0;
+    if (xioctl(m_fd.get(), KVM_IRQ_LINE, &irq) < 0) return Error::from_errno(errno, "KVM_IRQ_LINE");
+    return ok();
+}
+
 Result<VcpuFd> VmFd::create_vcpu(unsigned id) const {
     UniqueFd fd(xioctl(m_fd.get(), KVM_CREATE_VCPU, id));
     if (!fd) return Error::from_errno(errno, "KVM_CREATE_VCPU");

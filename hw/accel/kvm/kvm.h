@@ -44,6 +44,13 @@ public:
     // bit per 4 KiB page; `words` 64-bit words), cleared by the kernel.
     Result<std::vector<uint64_t>> dirty_log(uint32_t slot, size_t words) const;
     Result<VcpuFd> create_vcpu(unsigned id) const;
+    // The in-kernel PIC, IOAPIC and local APICs (before the first vCPU),
+    // and the PIT on IRQ 0.
+    Result<void> create_irqchip();
+    Result<void> create_pit();
+    // KVM_IRQ_LINE: drives a GSI of the in-kernel irqchip (0-15 reach the
+    // PIC as well as the IOAPIC); safe from any thread.
+    Result<void> set_irq_line(uint32_t gsi, bool level) const;
 
 private:
     VmFd(UniqueFd fd, int mmap_size) : m_fd(std::move(fd)), m_vcpu_mmap_size(mmap_size) {}

@@ -42,10 +42,24 @@ Result<void> write_page_tables(const GuestMemory& ram) {
             MOLT_TRY(ram.write_obj(pd + 8 * j, addr | kPresentWritable | kLargePage));
         }
     }
-    // Null, 64-bit code (0x08), data (0x10).
-    const uint64_t gdt[3] = {0, 0x00af9b000000ffffull, 0x00cf93000000ffffull};
-    for (uint64_t i = 0; i < 3; ++i) MOLT_TRY(ram.write_obj(kGdtAddress + 8 * i, gdt[i]));
     return ok();
+}
+
+// Flat 64-bit code and data descriptors at the given selectors, the rest
+// null: molt's guests use 0x08/0x10, Linux's boot protocol 0x10/0x18.
+struct Selectors {
+    uint16_t code, data;
+};
+constexpr Selectors kMoltSelectors{0x08, 0x10}, kLinuxSelectors{0x10, 0x18};
+
+Result<uint16_t> write_gdt(const GuestMemory& ram, Selectors sel) {
+    constexpr uint64_t kCode64 = 0x00af9b000000ffffull, kData = 0x00cf93000000ffffull;
+    uint16_t entries = static_cast<uint16_t>(std::max(sel.code, sel.data) / 8 + 1);
+    for (uint16_t i = 0; i < entries; ++i) {
+        uint64_t d = i * 8 == sel.code ? kCode64 : i * 8 == sel.data ? kData : 0;
+        MOLT_TRY(ram.write_obj(kGdtAddress + 8 * i, d));
+    }
+    return static_cast<uint16_t>(entries * 8 - 1);
 }
 
 kvm_segment segment(uint16_t selector, uint8_t type, bool code) {
@@ -75,29 +89,48 @@ Result<std::unique_ptr<KvmVcpu>> KvmVcpu::create(const kvm::Kvm& kvm, const kvm:
                                                  const Bus& mmio) {
     kvm::VcpuFd fd = MOLT_TRY(vm.create_vcpu(0));
     std::vector<kvm_cpuid_entry2> cpuid = MOLT_TRY(kvm.supported_cpuid());
+    for (kvm_cpuid_entry2& e : cpuid) {
+        // "Running under a hypervisor": how a guest knows to look for
+        // KVM's leaves at 0x40000000 (kvm-clock); KVM leaves the bit to us.
+        if (e.function == 1) e.ecx |= 1u << 31;
+    }
     MOLT_TRY(fd.set_cpuid(cpuid));
     install_kick_handler();
     return std::unique_ptr<KvmVcpu>(new KvmVcpu(std::move(fd), ram, pio, mmio));
 }
 
 Result<void> KvmVcpu::set_boot_state(uint64_t entry, uint64_t fdt_address) {
+    kvm_regs r{};
+    r.rip = entry;
+    r.rdi = fdt_address;
+    r.rflags = 2;
+    return enter_long_mode(r, kMoltSelectors.code, kMoltSelectors.data);
+}
+
+Result<void> KvmVcpu::set_linux_boot_state(uint64_t entry, uint64_t boot_params) {
+    kvm_regs r{};
+    r.rip = entry;
+    r.rsi = boot_params;
+    r.rflags = 2;   // interrupts off
+    return enter_long_mode(r, kLinuxSelectors.code, kLinuxSelectors.data);
+}
+
+Result<void> KvmVcpu::enter_long_mode(const kvm_regs& regs, uint16_t code, uint16_t data) {
+    Selectors sel{code, data};
     if (!m_ram.contains(0, kPageTablesEnd)) return Error("guest RAM too small for the page tables");
     MOLT_TRY(write_page_tables(m_ram));
+    uint16_t gdt_limit = MOLT_TRY(write_gdt(m_ram, sel));
     kvm_sregs s = MOLT_TRY(m_fd.sregs());
-    s.cs = segment(0x08, 0xb, true);
-    s.ds = s.es = s.fs = s.gs = s.ss = segment(0x10, 0x3, false);
+    s.cs = segment(sel.code, 0xb, true);
+    s.ds = s.es = s.fs = s.gs = s.ss = segment(sel.data, 0x3, false);
     s.gdt.base = kGdtAddress;
-    s.gdt.limit = 3 * 8 - 1;
+    s.gdt.limit = gdt_limit;
     s.cr0 = 0x80050033;   // PG, AM, WP, NE, ET, MP, PE
     s.cr3 = kPml4Address;
     s.cr4 = 0x20;         // PAE
     s.efer = 0x500;       // LMA, LME
     MOLT_TRY(m_fd.set_sregs(s));
-    kvm_regs r{};
-    r.rip = entry;
-    r.rdi = fdt_address;
-    r.rflags = 2;
-    return m_fd.set_regs(r);
+    return m_fd.set_regs(regs);
 }
 
 void KvmVcpu::on_thread_start() {

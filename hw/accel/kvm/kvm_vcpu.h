@@ -2,9 +2,10 @@
 // to the buses.
 //
 // Boot state: 64-bit long mode with identity paging of the first 4 GiB
-// (2 MiB pages; tables and a three-entry GDT written into guest RAM below
-// the device tree), the guest's CPUID from KVM_GET_SUPPORTED_CPUID.
-// No in-kernel irqchip yet: HLT exits to molt (KVM_EXIT_HLT) and halts
+// (2 MiB pages; tables and a flat GDT written into guest RAM below the
+// device tree), the guest's CPUID from KVM_GET_SUPPORTED_CPUID.  With the
+// in-kernel irqchip (the Machine creates it before the vCPU) HLT waits in
+// the kernel for an interrupt; without it, HLT exits to molt and halts
 // the vCPU, as under tcg.  Pausing from another thread: a flag, kvm_run's
 // immediate_exit, and SIGUSR1 to the vCPU thread to interrupt KVM_RUN
 // (STYLE.md 7: signal + immediate_exit).
@@ -34,12 +35,15 @@ public:
     void request_pause() override;
     void clear_pause() override;
     Result<void> set_boot_state(uint64_t entry, uint64_t fdt_address) override;
+    // Linux's 64-bit boot protocol: RSI = boot_params, CS/DS = 0x10/0x18.
+    Result<void> set_linux_boot_state(uint64_t entry, uint64_t boot_params);
     Result<api::X86CpuState> save_state() const override;
     Result<void> load_state(const api::X86CpuState& state) override;
 
 private:
     KvmVcpu(kvm::VcpuFd fd, const GuestMemory& ram, const Bus& pio, const Bus& mmio)
         : m_fd(std::move(fd)), m_ram(ram), m_pio(pio), m_mmio(mmio) {}
+    Result<void> enter_long_mode(const kvm_regs& regs, uint16_t code_selector, uint16_t data_selector);
     Result<bool> handle_exit();   // false: halted
     void handle_io(kvm_run& run);
     void handle_mmio(kvm_run& run);

@@ -1,0 +1,22 @@
+// Reading a guest image file (hw/boot): the whole file into memory, with
+// the checks every loader needs (a regular file, not absurdly large), and
+// telling the formats apart (ELF test guests, Linux bzImages).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "runtime/result.h"
+
+namespace molt::hw {
+
+inline constexpr size_t kMaxImageBytes = size_t{1} << 30;
+
+Result<std::vector<uint8_t>> read_image_file(const std::string& path);
+
+// The x86 boot protocol's "HdrS" signature at 0x202.
+bool is_bzimage(std::span<const uint8_t> file);
+
+}  // namespace molt::hw
