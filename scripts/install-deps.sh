@@ -9,7 +9,9 @@ set -eu
 
 # The packages, one per line: what the build, the tests and the benches use
 # (qemu-system-x86 is the peer: QMP replies are compared with QEMU 7.2's,
-# and the benchmarks run side by side with it).
+# and the benchmarks run side by side with it).  The nested KVM lane
+# (tests/nested-kvm) boots linux-image-amd64's kernel in qemu-system-x86
+# with busybox-static as its initramfs userland.
 packages="
 meson
 ninja-build
@@ -27,6 +29,8 @@ libfdt-dev
 device-tree-compiler
 iproute2
 qemu-system-x86
+linux-image-amd64
+busybox-static
 "
 
 missing=""

@@ -21,11 +21,15 @@ MOLT_KEYVAL = os.environ.get('MOLT_KEYVAL', 'molt-keyval')
 
 
 def kvm_usable() -> bool:
-    """Whether /dev/kvm opens here (else kvm tests skip; the nested lane runs them)."""
+    """Whether /dev/kvm opens here (else kvm tests skip; the nested lane runs them).
+    With MOLT_REQUIRE_KVM=1 (set by the nested KVM lane) a /dev/kvm that does
+    not open raises RuntimeError, so the test fails instead of skipping."""
     try:
         os.close(os.open('/dev/kvm', os.O_RDWR))
         return True
-    except OSError:
+    except OSError as err:
+        if os.environ.get('MOLT_REQUIRE_KVM') == '1':
+            raise RuntimeError('MOLT_REQUIRE_KVM=1 but /dev/kvm does not open: %s' % err)
         return False
 
 
