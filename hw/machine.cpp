@@ -153,7 +153,7 @@ Result<void> Machine::load_linux() {
         initrd = read_image_file(*m_setup.initrd);
         if (!initrd) return Error(initrd.error()).with_context("-initrd");
     }
-    AcpiDescription acpi;
+    AcpiDescription acpi{static_cast<uint16_t>(Serial16550::kCom1Base), Serial16550::kCom1Irq, {}};
     for (size_t i = 0; i < m_nets.size(); ++i) {
         acpi.virtio_mmio.push_back({kVirtioBase + i * kVirtioStride,
                                     static_cast<uint32_t>(virtio::MmioTransport::kWindowBytes),

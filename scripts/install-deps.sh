@@ -11,7 +11,8 @@ set -eu
 # (qemu-system-x86 is the peer: QMP replies are compared with QEMU 7.2's,
 # and the benchmarks run side by side with it).  The nested KVM lane
 # (tests/nested-kvm) boots linux-image-amd64's kernel in qemu-system-x86
-# with busybox-static as its initramfs userland.
+# with busybox-static as its initramfs userland; the Linux guest test
+# packs its initramfs with cpio.
 packages="
 meson
 ninja-build
@@ -31,6 +32,7 @@ iproute2
 qemu-system-x86
 linux-image-amd64
 busybox-static
+cpio
 "
 
 missing=""

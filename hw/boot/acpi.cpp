@@ -133,32 +133,63 @@ Bytes aml_buffer(const Bytes& data) {
     return with_length(0x11, content);   // BufferOp
 }
 
-// _CRS of one virtio-mmio window: Memory32Fixed (6.4.3.4), an extended
-// interrupt (6.4.3.6: consumer, edge, active high, exclusive), end tag.
-Bytes mmio_resources(const AcpiDevice& d) {
-    Bytes r{0x86, 9, 0, 1};   // read-write
-    append_le<uint32_t>(r, static_cast<uint32_t>(d.mmio_base));
-    append_le<uint32_t>(r, d.mmio_bytes);
+// An extended interrupt descriptor (6.4.3.6): consumer, edge, active
+// high, exclusive, one GSI.
+void append_interrupt(Bytes& r, uint32_t gsi) {
     r.insert(r.end(), {0x89, 6, 0, 0x03, 1});
-    append_le<uint32_t>(r, d.gsi);
+    append_le<uint32_t>(r, gsi);
+}
+
+Bytes end_tag(Bytes r) {
     r.insert(r.end(), {0x79, 0});
     return aml_buffer(r);
 }
 
+// _CRS of one virtio-mmio window: Memory32Fixed (6.4.3.4, read-write).
+Bytes mmio_resources(const AcpiDevice& d) {
+    Bytes r{0x86, 9, 0, 1};
+    append_le<uint32_t>(r, static_cast<uint32_t>(d.mmio_base));
+    append_le<uint32_t>(r, d.mmio_bytes);
+    append_interrupt(r, d.gsi);
+    return end_tag(r);
+}
+
+// _CRS of the UART: an I/O port descriptor (6.4.2.5: 16-bit decode, 8
+// ports at one fixed base).
+Bytes serial_resources(uint16_t port, uint32_t gsi) {
+    Bytes r{0x47, 1};
+    append_le<uint16_t>(r, port);
+    append_le<uint16_t>(r, port);
+    r.insert(r.end(), {1, 8});
+    append_interrupt(r, gsi);
+    return end_tag(r);
+}
+
+Bytes aml_device(std::string_view name, const Bytes& body) {
+    Bytes content;
+    append(content, name);
+    append(content, body);
+    Bytes device{0x5b};   // ExtOpPrefix, DeviceOp
+    append(device, with_length(0x82, content));
+    return device;
+}
+
+// EisaId("PNP0501"): three letters in 5 bits each, then four hex digits,
+// stored big-endian (6.1.5).
+constexpr uint32_t kEisaPnp0501 = 0x0105d041;
+
 Bytes dsdt(const AcpiDescription& d) {
-    Bytes devices;
+    Bytes com1 = aml_name("_HID", aml_integer(kEisaPnp0501));
+    append(com1, aml_name("_UID", aml_integer(1)));
+    append(com1, aml_name("_CRS", serial_resources(d.serial_port, d.serial_gsi)));
+    Bytes devices = aml_device("COM1", com1);
     for (size_t i = 0; i < d.virtio_mmio.size(); ++i) {
         static constexpr char kHex[] = "0123456789ABCDEF";
         std::string name = {'V', 'R', kHex[(i >> 4) & 0xf], kHex[i & 0xf]};
         Bytes body = aml_name("_HID", aml_string("LNRO0005"));
         append(body, aml_name("_UID", aml_integer(i)));
         append(body, aml_name("_CRS", mmio_resources(d.virtio_mmio[i])));
-        Bytes content;
-        append(content, name);
-        append(content, body);
-        Bytes device{0x5b};   // ExtOpPrefix, DeviceOp
-        append(device, with_length(0x82, content));
-        append(devices, device);
+        append(devices, aml_device(name, body));
     }
     Bytes scope_content{'\\', '_', 'S', 'B', '_'};
     append(scope_content, devices);

@@ -5,9 +5,12 @@
 //
 //   RSDP -> XSDT -> FADT (hardware-reduced: no PM timer, no SCI) -> DSDT
 //                -> MADT (local APIC 0, IOAPIC at 0xfec00000, IRQ 0 -> GSI 2)
-//   DSDT: \_SB.VRxx, one per virtio-mmio window: _HID "LNRO0005" (the ID
+//   DSDT: \_SB.COM1: _HID PNP0501 (a 16550), _CRS = its I/O ports and
+//         interrupt.  In hardware-reduced mode Linux has no legacy PIC
+//         and maps no ISA IRQ by itself: every interrupt comes from _CRS.
+//         \_SB.VRxx, one per virtio-mmio window: _HID "LNRO0005" (the ID
 //         Linux's virtio_mmio driver matches), _CRS = the window and its
-//         interrupt (edge, active high).
+//         interrupt.  Interrupts are edge-triggered, active high.
 // The tables are laid out for one guest-physical address (the RSDP first)
 // and returned as one blob to copy there.
 #pragma once
@@ -26,6 +29,8 @@ struct AcpiDevice {
 };
 
 struct AcpiDescription {
+    uint16_t serial_port;   // COM1's base port (8 registers)
+    uint32_t serial_gsi;
     std::vector<AcpiDevice> virtio_mmio;
 };
 

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """The generator at QEMU's scale: the synthetic schema is of QEMU's size
-and the generator handles it in under 1.5 s wall (best of three runs,
-the first of which may fill Jinja2's template cache).
+and the generator handles it in under 1.5 s of CPU time (user + system
+of the generator's processes, best of three runs, the first of which may
+fill Jinja2's template cache).  CPU time, not wall time: on a busy
+machine (make check runs lanes side by side) wall time measures the
+neighbours; the wall times are printed too.
 
 Whether the generated code compiles is checked by the build itself: Meson
 compiles the same schema's output as the 'large' API library
@@ -14,6 +17,7 @@ Usage: test_large_schema.py QAPI_GEN GEN_LARGE_SCHEMA
 import glob
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -59,23 +63,28 @@ def main() -> int:
                             found[kind] >= least))
         out_dir = os.path.join(tmp, 'out')
         walls = []
+        cpus = []
         stamps: Dict[str, int] = {}
         for run in range(3):
             if run == 1:
                 stamps = mtimes(out_dir)
             start = time.perf_counter()
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             p = subprocess.run([sys.executable, qapi_gen, '-o', out_dir,
                                 os.path.join(schema_dir, 'large.json')],
                                capture_output=True, text=True, check=False)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
             walls.append(time.perf_counter() - start)
+            cpus.append(after.ru_utime + after.ru_stime
+                        - before.ru_utime - before.ru_stime)
             if p.returncode != 0:
                 print(p.stderr)
                 break
         results.append(('generator exits 0', p.returncode == 0))
-        best = min(walls)
-        results.append(('generator wall %.3f s < %.1f s (runs: %s)'
-                        % (best, LIMIT_S, ', '.join('%.3f' % w
-                                                    for w in walls)),
+        best = min(cpus)
+        results.append(('generator CPU %.3f s < %.1f s (CPU: %s; wall: %s)'
+                        % (best, LIMIT_S, ', '.join('%.3f' % c for c in cpus),
+                           ', '.join('%.3f' % w for w in walls)),
                         best < LIMIT_S))
         outputs = [f for f in os.listdir(out_dir) if not f.startswith('.')]
         results.append(('%d output files' % len(outputs),

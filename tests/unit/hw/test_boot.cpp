@@ -51,7 +51,7 @@ size_t table_at(const std::vector<uint8_t>& blob, uint64_t base, uint64_t gpa, c
 
 TEST_CASE("ACPI: RSDP, XSDT, FADT, MADT and DSDT are linked and checksummed") {
     constexpr uint64_t kBase = 0xe0000;
-    AcpiDescription d;
+    AcpiDescription d{0x3f8, 4, {}};
     d.virtio_mmio.push_back({0xd0000000, 0x200, 16});
     d.virtio_mmio.push_back({0xd0001000, 0x200, 17});
     std::vector<uint8_t> blob = build_acpi_tables(d, kBase);
@@ -88,6 +88,11 @@ TEST_CASE("ACPI: RSDP, XSDT, FADT, MADT and DSDT are linked and checksummed") {
     CHECK(aml.find(std::string(window, sizeof(window))) != std::string::npos);
     const char irq[] = {'\x89', 6, 0, 3, 1, 17, 0, 0, 0};
     CHECK(aml.find(std::string(irq, sizeof(irq))) != std::string::npos);
+    // COM1: EisaId("PNP0501"), ports 0x3f8-0x3ff, GSI 4.
+    CHECK(aml.find("COM1") != std::string::npos);
+    CHECK(aml.find(std::string("\x08_HID\x0c\x41\xd0\x05\x01", 10)) != std::string::npos);
+    const char ports[] = {'\x47', 1, '\xf8', 3, '\xf8', 3, 1, 8, '\x89', 6, 0, 3, 1, 4, 0, 0, 0};
+    CHECK(aml.find(std::string(ports, sizeof(ports))) != std::string::npos);
 }
 
 TEST_CASE("AML package lengths at the encoding boundaries") {
