@@ -98,6 +98,9 @@ public:
     int net_fd(size_t i) const { return m_nets[i].net->tap().fd(); }
     void net_backend_ready(size_t i) { m_nets[i].transport->backend_ready(); }
     bool net_wants_input(size_t i) const { return m_nets[i].net->wants_tap_readable(); }
+    // The guest notified one of the device's queues; the main loop then
+    // runs net_backend_ready(i).
+    bool net_kicked(size_t i) const { return m_nets[i].net->kicked(); }
 
 private:
     Machine(MachineSetup setup, std::span<uint8_t> ram);

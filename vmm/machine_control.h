@@ -62,8 +62,9 @@ private:
     UniqueFd m_fd;
 };
 
-// The TAPs of the virtio-net devices in the main loop: readable -> the
-// device receives (RX runs on the main thread).  A device whose received
+// The virtio-net devices in the main loop: a readable TAP, or a queue
+// notification from the guest (which wakes the loop), makes the device
+// transmit and receive - both run on the main thread.  A device whose received
 // frame waits for a guest buffer stops being told that its TAP is
 // readable (level-triggered epoll would spin) until the guest posts
 // buffers; the device then wakes the loop, and update() re-arms it.
@@ -78,7 +79,12 @@ public:
         }
         return ok();
     }
+    // After every wake-up: kicked devices run, then TAP interest follows
+    // what each device wants.
     void update(EventLoop& loop, hw::Machine& machine) {
+        for (size_t i = 0; i < m_armed.size(); ++i) {
+            if (machine.net_kicked(i)) machine.net_backend_ready(i);
+        }
         for (size_t i = 0; i < m_armed.size(); ++i) {
             bool want = machine.net_wants_input(i);
             if (want == m_armed[i]) continue;

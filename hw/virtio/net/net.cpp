@@ -27,7 +27,17 @@ Result<void> Net::activate(uint64_t, std::vector<Queue>& queues, const GuestMemo
 
 Result<void> Net::notify(size_t index) {
     if (!m_queues) return ok();
-    return index == kTx ? transmit() : receive();
+    if (index == kTx) m_tx_kicked = true;
+    m_kicked = true;
+    if (m_wake) m_wake();
+    return ok();
+}
+
+Result<void> Net::backend_ready() {
+    if (!m_queues) return ok();
+    m_kicked = false;
+    if (m_tx_kicked.exchange(false)) MOLT_TRY(transmit());
+    return receive();
 }
 
 void Net::reset() {
@@ -35,6 +45,8 @@ void Net::reset() {
     m_ram = nullptr;
     m_pending = 0;
     m_tap_interest = true;
+    m_kicked = false;
+    m_tx_kicked = false;
 }
 
 Result<void> Net::transmit() {

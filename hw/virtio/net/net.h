@@ -4,9 +4,11 @@
 // Queues: 0 receive, 1 transmit (no multiqueue, no control queue).
 // Features: VERSION_1, MAC, STATUS (link up).  Frames carry the 12-byte
 // virtio_net_hdr_v1, which the TAP (IFF_VNET_HDR) shares, so they are
-// copied between guest buffers and the TAP unchanged.  Transmit runs when
-// the driver notifies queue 1; receive when the TAP is readable (main
-// loop) or the driver adds receive buffers.  A frame that finds no
+// copied between guest buffers and the TAP unchanged.  Both directions
+// run on the main loop (STYLE.md 7): a queue notification (vCPU thread)
+// only records a kick and wakes the loop, which then calls
+// backend_ready(): transmit what the driver queued, receive while the TAP
+// has frames and the guest has buffers.  A frame that finds no
 // receive buffer waits (one frame) until the driver posts one; while it
 // waits, wants_tap_readable() is false so the main loop stops polling the
 // TAP.  Guest mistakes (bad chains, oversized frames) are Errors: the
@@ -38,13 +40,16 @@ public:
     Result<void> activate(uint64_t features, std::vector<Queue>& queues, const GuestMemory& ram) override;
     Result<void> notify(size_t index) override;
     void reset() override;
-    Result<void> backend_ready() override { return receive(); }
+    Result<void> backend_ready() override;
 
     const Tap& tap() const { return m_tap; }
     // Called (any thread) when the device wants its TAP watched again.
     void set_wake(std::function<void()> wake) { m_wake = std::move(wake); }
     // False while a received frame waits for a guest buffer.
     bool wants_tap_readable() const { return m_tap_interest.load(); }
+    // The driver notified a queue since the last backend_ready() (any
+    // thread; the main loop then calls backend_ready()).
+    bool kicked() const { return m_kicked.load(); }
 
     struct Counters {
         uint64_t tx_frames = 0, rx_frames = 0, tx_dropped = 0, rx_dropped = 0;
@@ -62,6 +67,8 @@ private:
     std::vector<uint8_t> m_frame = std::vector<uint8_t>(kMaxFrame);
     size_t m_pending = 0;   // bytes of a received frame waiting for a buffer
     std::atomic<bool> m_tap_interest{true};
+    std::atomic<bool> m_kicked{false};
+    std::atomic<bool> m_tx_kicked{false};
     std::function<void()> m_wake;
     Counters m_counters;
 };

@@ -190,6 +190,11 @@ TEST_CASE("virtio-net on a real TAP: config, receive, transmit, a frame waiting 
     d.rx.desc(0, 0x10000, 2048, kDescWrite, 0);
     d.rx.post(0);
     d.wr(0x50, 0);
+    // The notification only kicks the device; the main loop then runs it.
+    CHECK(d.rx.used_idx() == 0);
+    REQUIRE(d.net->kicked());
+    d.mmio.backend_ready();
+    CHECK_FALSE(d.net->kicked());
     REQUIRE(d.rx.used_idx() == 1);
     uint32_t got = d.rx.used_len(0);
     REQUIRE(got == 12 + 14 + 20 + 8 + 4);
@@ -208,6 +213,8 @@ TEST_CASE("virtio-net on a real TAP: config, receive, transmit, a frame waiting 
     d.tx.desc(1, 0x2000c, static_cast<uint32_t>(out.size() - 12), 0, 0);
     d.tx.post(0);
     d.wr(0x50, 1);
+    CHECK(d.tx.used_idx() == 0);
+    d.mmio.backend_ready();
     CHECK(d.tx.used_idx() == 1);
     char buf[16] = {};
     sockaddr_in from{};
@@ -224,6 +231,7 @@ TEST_CASE("virtio-net on a real TAP: config, receive, transmit, a frame waiting 
     d.tx.desc(2, 0x20000, 4, 0, 0);
     d.tx.post(2);
     d.wr(0x50, 1);
+    d.mmio.backend_ready();
     CHECK((d.rd(0x70) & 0x40) == 0x40);
     CHECK(d.mmio.failure().find("transmit chain of 4 bytes") != std::string::npos);
     close(s);
