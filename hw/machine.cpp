@@ -43,7 +43,7 @@ Result<std::unique_ptr<Machine>> Machine::create(MachineSetup setup, std::span<u
     }
     MOLT_TRY(m->create_vcpu());
     Result<void> r = m->load_guest();
-    if (!r) return Error(r.error()).with_context("-kernel");
+    if (!r) return m->m_linux ? r.error() : Error(r.error()).with_context("-kernel");
     m->m_thread = std::make_unique<VcpuThread>(*m->m_vcpu, m->m_notify);
     return m;
 }
@@ -147,7 +147,7 @@ Result<void> Machine::load_guest() {
 Result<void> Machine::load_linux() {
     // (Not MOLT_TRY: GCC 12 warns falsely on a moved-out vector there.)
     Result<std::vector<uint8_t>> kernel = read_image_file(*m_setup.kernel);
-    if (!kernel) return kernel.error();
+    if (!kernel) return Error(kernel.error()).with_context("-kernel");
     Result<std::vector<uint8_t>> initrd = std::vector<uint8_t>{};
     if (m_setup.initrd) {
         initrd = read_image_file(*m_setup.initrd);
@@ -161,10 +161,11 @@ Result<void> Machine::load_linux() {
     }
     std::vector<uint8_t> tables = build_acpi_tables(acpi, kFirmwareAddress);
     MOLT_ASSERT(tables.size() <= kFirmwareBytes);
-    if (!m_ram.contains(0, kKernelAddress)) return Error("guest RAM too small for a Linux guest");
+    if (!m_ram.contains(0, kKernelAddress)) return Error("-m: guest RAM too small for a Linux guest");
     MOLT_TRY(m_ram.write(kFirmwareAddress, tables));
-    LoadedLinux l = MOLT_TRY(hw::load_linux({*kernel, *initrd, m_setup.bootargs, kFirmwareAddress}, m_ram));
-    return static_cast<KvmVcpu&>(*m_vcpu).set_linux_boot_state(l.entry, l.boot_params);
+    Result<LoadedLinux> l = hw::load_linux({*kernel, *initrd, m_setup.bootargs, kFirmwareAddress}, m_ram);
+    if (!l) return Error(l.error()).with_context("-kernel");
+    return static_cast<KvmVcpu&>(*m_vcpu).set_linux_boot_state(l->entry, l->boot_params);
 }
 
 void Machine::resume() {

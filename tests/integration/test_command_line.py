@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from molt_harness import MOLT, Molt, Qmp, run_molt, wait_for_socket
+from molt_harness import MOLT, Molt, Qmp, kvm_usable, run_molt, wait_for_socket
 
 # (arguments, the message molt must print after "molt: ")
 BAD = [
@@ -467,3 +467,34 @@ def test_help_and_version():
     assert r.returncode == 0 and 'qom-type' in r.stdout
     r = run_molt('-d', 'help')
     assert r.returncode == 0 and 'backends' in r.stdout
+
+
+def fake_bzimage(path: str) -> str:
+    """A file with a Linux boot-protocol header (enough to be told apart)."""
+    data = bytearray(4096)
+    data[0x1f1] = 1
+    data[0x200:0x202] = b'\xeb\x66'
+    data[0x202:0x206] = b'HdrS'
+    data[0x206:0x208] = (0x020f).to_bytes(2, 'little')
+    data[0x211] = 1
+    data[0x236:0x238] = (1).to_bytes(2, 'little')
+    with open(path, 'wb') as f:
+        f.write(data)
+    return path
+
+
+def test_linux_kernel_needs_kvm(tmpdir_short):
+    bz = fake_bzimage(os.path.join(tmpdir_short, 'bzImage'))
+    r = run_molt('-accel', 'tcg', '-kernel', bz)
+    assert r.returncode == 1
+    assert r.stderr == ('molt: -kernel: a Linux kernel needs -accel kvm '
+                        '(tcg injects no interrupts)\n')
+
+
+def test_kvm_linux_missing_initrd_is_a_clear_error(tmpdir_short):
+    if not kvm_usable():
+        pytest.skip('/dev/kvm is not available here (the nested KVM lane runs this)')
+    bz = fake_bzimage(os.path.join(tmpdir_short, 'bzImage'))
+    r = run_molt('-accel', 'kvm', '-kernel', bz, '-initrd', '/nonexistent')
+    assert r.returncode == 1
+    assert r.stderr == ("molt: -initrd: could not open '/nonexistent': No such file or directory\n")
