@@ -18,8 +18,9 @@
 //
 // The UART only ever writes to the pipe's non-blocking write end, so no
 // client can block the vCPU, and the device knows nothing of sockets.  The
-// pipe batches the UART's one-byte writes (a UNIX socket charges each
-// write a whole buffer: some 280 one-byte writes fill it).  Main thread
+// pipe gives a slow client 64 KiB of slack whatever the writes' sizes (a
+// UNIX socket charges each write a whole buffer: some 280 one-byte writes
+// fill it), and what gathers in it goes out in one send.  Main thread
 // only, except that the UART writes the pipe.
 #pragma once
 

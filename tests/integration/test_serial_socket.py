@@ -19,7 +19,7 @@ from typing import List
 
 import pytest
 
-from molt_harness import MOLT, kvm_usable
+from molt_harness import MOLT, Qmp, kvm_usable
 
 GUESTS = os.environ.get('MOLT_GUESTS', '')
 
@@ -35,7 +35,16 @@ def guest(name: str) -> str:
     return os.path.join(GUESTS, 'guest-' + name)
 
 
+def wait_for_path(path: str, timeout: float = 10.0) -> None:
+    """molt creates the serial socket just after the QMP one."""
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        assert time.monotonic() < deadline, path + ' did not appear'
+        time.sleep(0.01)
+
+
 def connect(path: str) -> socket.socket:
+    wait_for_path(path)
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(10)
     s.connect(path)
@@ -96,8 +105,12 @@ def test_wait_on_holds_the_guest_until_a_client(start, tmpdir_short, accel):
     stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     stale.bind(path)
     stale.close()
+    assert stat.S_IMODE(os.stat(path).st_mode) != 0o600
     m = start('-accel', accel, '-kernel', guest('hello'), '-serial', 'unix:%s,server=on' % path)
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    deadline = time.monotonic() + 10
+    while stat.S_IMODE(os.stat(path).st_mode) != 0o600:   # molt's, not the stale one
+        assert time.monotonic() < deadline, 'the stale socket was not replaced'
+        time.sleep(0.01)
     q = m.connect()   # QMP is served while molt waits
     assert q.ok('query-status')['status'] == 'prelaunch'
     time.sleep(0.3)
@@ -160,40 +173,45 @@ def queued_bytes(s: socket.socket) -> int:
     return struct.unpack('i', fcntl.ioctl(s.fileno(), termios.FIONREAD, b'\0' * 4))[0]
 
 
-def test_client_that_never_reads_stalls_nothing(start, tmpdir_short, accel):
-    """A client that does not read: once its socket and molt's 64 KiB pipe
-    are full, the rest is dropped; the guest runs on and QMP answers
-    (x-query-cpu-state needs the vCPU thread, so it is not stuck in a
-    write)."""
-    path = os.path.join(tmpdir_short, 'serial.sock')
-    m = start('-accel', accel, '-kernel', guest('flood'),
-              '-serial', 'unix:%s,server=on,wait=off' % path)
-    q = m.connect()
+def lazy_round(path: str, q: Qmp, stall: float) -> List[int]:
+    """A client that stops reading: once its socket is full (it stops
+    filling up), then for stall seconds.  Then it reads what waited for it
+    (the socket's bytes, then at most a 16 KiB chunk and the 64 KiB pipe)
+    and a bit more; returns the jumps in the line numbers, where the guest
+    went on printing while nothing was taken."""
     lazy = connect(path)
-    # Until the socket is full (it stops filling up), then for the pipe
-    # behind it (64 KiB and a 16 KiB chunk: a second even at 80 KB/s).
     deadline = time.monotonic() + 60
     queued = -1
     while queued != queued_bytes(lazy) or queued <= 0:
         assert time.monotonic() < deadline, 'the socket never filled up: %d bytes' % queued
         queued = queued_bytes(lazy)
         time.sleep(1)
-    time.sleep(3)
-    q.ok('x-query-cpu-state')
+    time.sleep(stall)
+    q.ok('x-query-cpu-state')   # the vCPU thread answers a pause: not stuck in a write
     assert q.ok('query-status')['status'] == 'running'
-    # What the lazy client then finds: the lines that waited for it, then
-    # a jump where the guest went on printing while nothing was taken.
     data = b''
-    deadline = time.monotonic() + 10
-    jumps: List[int] = []
-    while not jumps:
-        assert time.monotonic() < deadline, 'no output was dropped: %d lines read' % len(
-            flood_numbers(data))
+    while len(data) < queued + (100 << 10):
         data += lazy.recv(1 << 20)
-        numbers = flood_numbers(data)
-        jumps = [b - a for a, b in zip(numbers, numbers[1:]) if b - a != 1]
-    assert all(j > 1 for j in jumps), jumps
     lazy.close()
+    numbers = flood_numbers(data)
+    return [b - a for a, b in zip(numbers, numbers[1:]) if b - a != 1]
+
+
+def test_client_that_never_reads_stalls_nothing(start, tmpdir_short, accel):
+    """A client that does not read: once its socket and molt's pipe are
+    full, the rest is dropped; the guest runs on and QMP answers.  (How
+    long the pipe takes to fill depends on the guest's speed, so the stall
+    grows until it has.)"""
+    path = os.path.join(tmpdir_short, 'serial.sock')
+    m = start('-accel', accel, '-kernel', guest('flood'),
+              '-serial', 'unix:%s,server=on,wait=off' % path)
+    q = m.connect()
+    for stall in (3, 8, 20):
+        jumps = lazy_round(path, q, stall)
+        if jumps:
+            break
+    assert jumps, 'no output was dropped'
+    assert all(j > 1 for j in jumps), jumps
 
 
 def test_tcp_server_console(start, accel):
@@ -250,10 +268,7 @@ def test_sigterm_while_waiting_removes_the_sockets(tmpdir_short):
                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 10
-        while not os.path.exists(path):
-            assert time.monotonic() < deadline and p.poll() is None
-            time.sleep(0.01)
+        wait_for_path(path)
         p.send_signal(signal.SIGTERM)
         assert p.wait(10) == 0
         assert 'terminating on signal 15' in p.stderr.read()
