@@ -78,10 +78,14 @@ Result<void> SerialSocket::start() {
 }
 
 std::string SerialSocket::describe() const {
-    std::string where = m_spec.kind == cli::CharSpec::Kind::Unix
-                            ? "unix:" + m_spec.path
-                            : "tcp:" + m_spec.host + ":" +
-                                  (m_tcp_port >= 0 ? std::to_string(m_tcp_port) : m_spec.port);
+    std::string where;
+    if (m_spec.kind == cli::CharSpec::Kind::Unix) {
+        where = "unix:" + m_spec.path;
+    } else {
+        bool v6 = m_spec.host.find(':') != std::string::npos;
+        where = "tcp:" + (v6 ? "[" + m_spec.host + "]" : m_spec.host) + ":" +
+                (m_tcp_port >= 0 ? std::to_string(m_tcp_port) : m_spec.port);
+    }
     return std::string("serial: ") + (m_spec.server ? "listening on " : "connected to ") + where;
 }
 
