@@ -56,7 +56,11 @@ Result<CharSpec> parse_char_spec(std::string_view text) {
             MOLT_TRY(split_host_port(o.addr, spec.host, spec.port));
         }
         spec.server = o.server.value_or(false);
+        if (o.wait && !spec.server) {
+            return Error("'wait' option is incompatible with socket in client connect mode");
+        }
         spec.wait = o.wait.value_or(true);
+        spec.nodelay = o.nodelay.value_or(false);
     } else {
         return Error("'" + std::string(text) + "' is not a valid char driver");
     }

@@ -303,7 +303,7 @@ constexpr Option kOptions[] = {
     {"append", true, opt_append, "CMDLINE  kernel command line"},
     {"netdev", true, opt_netdev, "tap,id=ID[,ifname=NAME][,fd=FD][,vnet_hdr=on|off]"},
     {"device", true, opt_device, "virtio-net-device,netdev=ID[,mac=MAC][,id=ID]"},
-    {"serial", true, opt_serial, "stdio|null|none|file:PATH|unix:PATH,server=on,wait=off"},
+    {"serial", true, opt_serial, "stdio|null|none|file:PATH|{unix:PATH|tcp:HOST:PORT}[,server=on]"},
     {"qmp", true, opt_qmp, "unix:PATH,server=on[,wait=off]|tcp:HOST:PORT,server=on[,wait=off]|stdio"},
     {"incoming", true, opt_incoming, "URI|defer|CHANNEL-JSON|config:KEY=VALUE,...  (repeatable)"},
     {"compat", true, opt_compat, "[deprecated|unstable]-[input=accept|reject|crash|output=accept|hide],..."},

@@ -30,7 +30,8 @@ struct CharSpec {
     std::string path;          // File, Unix
     std::string host, port;    // Tcp
     bool server = false;
-    bool wait = true;
+    bool wait = true;          // with server: wait for a client before starting
+    bool nodelay = false;      // Tcp: TCP_NODELAY
     std::string text;          // as given, for messages
 };
 Result<CharSpec> parse_char_spec(std::string_view text);

@@ -91,6 +91,9 @@ public:
 
     // Bytes typed on the serial port's host side (main loop).
     void serial_input(std::span<const uint8_t> bytes) { m_serial.receive(bytes); }
+    // Where the serial port's output goes from now on (a socket
+    // backend's pipe); empty: dropped.  Main loop.
+    void set_serial_output(UniqueFd out) { m_serial.set_output(std::move(out)); }
 
     // The virtio-net devices, for the main loop: their TAP fds, "the TAP
     // is readable", and whether to watch it at all just now.

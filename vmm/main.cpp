@@ -1,11 +1,12 @@
 // molt: the VMM process (vmm/).  main() parses the command line, checks
 // what this build cannot do yet, then creates, in this order: the
 // migration parameter store (before anything else, so that backends can
-// read the early parameters), the pid file, the QMP monitors, an optional
-// precreate phase served over QMP, the memory backends, and the run
-// state; then it serves the event loop until quit or a signal.  Any
-// error before that ends the process with "molt: <message>", status 1,
-// and removes what was created (sockets, pid file).
+// read the early parameters), the pid file, the QMP monitors and a serial
+// socket (waiting for their first clients with wait=on), an optional
+// precreate phase served over QMP, the memory backends, the machine and
+// the run state; then it serves the event loop until quit or a signal.
+// Any error before that ends the process with "molt: <message>", status
+// 1, and removes what was created (sockets, pid file).
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -134,7 +135,10 @@ Result<void> run(const cli::CommandLine& cl) {
         !cl.start_paused);
     MOLT_TRY(watch_signals(loop, signals.get(), vmm));
     MOLT_TRY(start_monitors(cl, server));
-    MOLT_TRY(serve_while(loop, vmm, [&] { return server.waiting(); }));   // wait=on
+    std::unique_ptr<SerialSocket> serial_socket = MOLT_TRY(open_serial_socket(cl, loop));
+    MOLT_TRY(serve_while(loop, vmm, [&] {   // wait=on
+        return server.waiting() || (serial_socket && serial_socket->waiting());
+    }));
 
     if (cl.precreate) {
         dispatcher.set_precreate(true);
@@ -149,6 +153,7 @@ Result<void> run(const cli::CommandLine& cl) {
         vmm.machine = MOLT_TRY(create_machine(cl, vmm.memory, early, [&loop] { loop.wake(); }));
         MOLT_TRY(net_watch.watch(loop, *vmm.machine));
         if (serial_is_stdio(cl)) MOLT_TRY(serial_input.watch(loop, *vmm.machine));
+        if (serial_socket) serial_socket->attach(*vmm.machine);
         if (MOLT_TRY(dump_dtb(cl, *vmm.machine))) return ok();
         vmm.vcpu_control = std::make_unique<MachineControl>(*vmm.machine);
         vmm.run_state->set_vcpus(vmm.vcpu_control.get());

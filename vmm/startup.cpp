@@ -59,9 +59,6 @@ Result<void> check_supported(const cli::CommandLine& cl) {
     for (const auto& m : cl.monitors) qmp_stdio = qmp_stdio || m.kind == K::Stdio;
     if (qmp_stdio && serial_is_stdio(cl)) return Error("cannot use stdio by multiple character devices");
     if (cl.serials.size() > 1) return Error("-serial " + cl.serials[1].text + ": only one serial port (COM1) exists");
-    for (const auto& s : cl.serials) {
-        if (s.kind == K::Unix || s.kind == K::Tcp) return not_yet("-serial " + s.text, "a socket serial backend");
-    }
     if (cl.accel && cl.accel->accel == api::AccelType::Kvm) {
         int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
         if (fd < 0) {
@@ -180,6 +177,18 @@ Result<void> start_monitors(const cli::CommandLine& cl, qmp::Server& server) {
     return ok();
 }
 
+Result<std::unique_ptr<SerialSocket>> open_serial_socket(const cli::CommandLine& cl,
+                                                         EventLoop& loop) {
+    using K = cli::CharSpec::Kind;
+    if (cl.serials.empty() || (cl.serials[0].kind != K::Unix && cl.serials[0].kind != K::Tcp)) {
+        return std::unique_ptr<SerialSocket>();
+    }
+    Result<std::unique_ptr<SerialSocket>> s = SerialSocket::open(loop, cl.serials[0]);
+    if (!s) return Error(s.error()).with_context("-serial " + cl.serials[0].text);
+    if (cl.log_backends) std::fprintf(stderr, "molt: %s\n", (*s)->describe().c_str());
+    return s;
+}
+
 Result<void> create_backends(const cli::CommandLine& cl, const migration::EarlyMigration& early,
                              std::vector<std::unique_ptr<hw::MemoryBackend>>& out) {
     auto add = [&](const api::ObjectOptions& o) -> Result<void> {
@@ -208,7 +217,8 @@ Result<void> create_backends(const cli::CommandLine& cl, const migration::EarlyM
 namespace {
 
 // The serial port's output: -serial stdio|file:PATH|null|none (default:
-// stdio with -nographic, else none).
+// stdio with -nographic, else none); a socket backend attaches its own
+// later.
 Result<UniqueFd> serial_output(const cli::CommandLine& cl) {
     using K = cli::CharSpec::Kind;
     K kind = cl.serials.empty() ? (cl.nographic ? K::Stdio : K::None) : cl.serials[0].kind;

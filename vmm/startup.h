@@ -1,7 +1,7 @@
 // The steps of molt's start-up that main() strings together (vmm/):
 // refusing what this build cannot do yet, merging the migration
-// parameters, daemonizing, the pid file, the QMP monitors and the memory
-// backends.  Each returns an Error with the option it is about.
+// parameters, daemonizing, the pid file, the QMP monitors, the serial
+// socket and the memory backends.  Each returns an Error with the option it is about.
 #pragma once
 
 #include <functional>
@@ -15,6 +15,7 @@
 #include "hw/memory/memory_backend.h"
 #include "migration/early.h"
 #include "runtime/qmp/server.h"
+#include "vmm/serial_socket.h"
 
 namespace molt::vmm {
 
@@ -53,6 +54,12 @@ private:
 };
 
 Result<void> start_monitors(const cli::CommandLine& cl, qmp::Server& server);
+
+// -serial unix:/tcp:: the socket backend, listening or connected, created
+// with the monitors as QEMU creates its chardevs; nullptr for the other
+// backends.
+Result<std::unique_ptr<SerialSocket>> open_serial_socket(const cli::CommandLine& cl,
+                                                         EventLoop& loop);
 
 // The -object memory backends, then the machine's own RAM (-m) unless
 // -machine memory-backend names one of them.

@@ -131,6 +131,12 @@ void Serial16550::receive(std::span<const uint8_t> bytes) {
     update_irq();
 }
 
+void Serial16550::set_output(UniqueFd out) {
+    std::unique_lock guard(m_lock);
+    std::swap(m_out, out);
+    guard.unlock();   // the old fd closes here, outside the lock
+}
+
 void Serial16550::reset() {
     std::lock_guard guard(m_lock);
     m_rx.clear();

@@ -3,14 +3,16 @@
 // Registers per the National Semiconductor PC16550D data sheet: RBR/THR,
 // IER, IIR/FCR, LCR, MCR, LSR, MSR, SCR, and the divisor latch (DLL/DLM)
 // behind LCR.DLAB.  Transmitted bytes go to the backend fd (stdout, a
-// file, a socket); received bytes are queued by receive() (main thread)
-// and read by the guest through RBR.  Loopback (MCR bit 4) feeds THR back
-// to RBR.  Interrupts (IER/IIR) as the data sheet ranks them: line status,
-// received data, transmitter empty; the IRQ line (ISA IRQ 4) is high while
-// one is pending, as QEMU's model (MCR.OUT2 does not gate it).  A byte is
-// sent the moment THR is written, so THR is always empty again at once.
-// Register accesses come from the vCPU thread; receive() from the main
-// loop; a mutex orders them.
+// file, or the non-blocking pipe of a socket backend, swapped in by
+// set_output()); a byte the fd does not take is dropped.  Received bytes
+// are queued by receive() (main thread) and read by the guest through
+// RBR.  Loopback (MCR bit 4) feeds THR back to RBR.  Interrupts (IER/IIR)
+// as the data sheet ranks them: line status, received data, transmitter
+// empty; the IRQ line (ISA IRQ 4) is high while one is pending, as QEMU's
+// model (MCR.OUT2 does not gate it).  A byte is sent the moment THR is
+// written, so THR is always empty again at once.  Register accesses come
+// from the vCPU thread; receive() and set_output() from the main loop; a
+// mutex orders them.
 #pragma once
 
 #include <cstdint>
@@ -42,6 +44,9 @@ public:
     // Bytes from the host side (keyboard, socket); beyond the queue limit
     // they are dropped, as a real UART overruns.
     void receive(std::span<const uint8_t> bytes);
+    // Replaces the backend fd (empty: output dropped); the old one is
+    // closed once no transmit uses it.  Any thread.
+    void set_output(UniqueFd out);
     // Power-on state (system_reset).
     void reset();
 

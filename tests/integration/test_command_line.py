@@ -106,9 +106,31 @@ BAD = [
      '-netdev n0: mode normal with backend-transfer: the TAP is to be adopted from the '
      'previous molt, and receiving TAP fds is not supported yet'),
     (['-device', 'e1000'], "-device e1000: Parameter 'driver' does not accept value 'e1000'"),
-    (['-serial', 'unix:/tmp/s.sock,server=on,wait=off'],
-     '-serial unix:/tmp/s.sock,server=on,wait=off: a socket serial backend is not supported yet '
-     'by this molt'),
+    (['-serial', 'unix:'], '-serial unix:: invalid Unix socket address'),
+    (['-serial', 'unix:,server=on'], '-serial unix:,server=on: invalid Unix socket address'),
+    (['-serial', 'unix:/tmp/s.sock,server=on,wait=off,telnet=on'],
+     "-serial unix:/tmp/s.sock,server=on,wait=off,telnet=on: Parameter 'telnet' is unexpected"),
+    (['-serial', 'unix:/tmp/s.sock,server=on,wait=maybe'],
+     "-serial unix:/tmp/s.sock,server=on,wait=maybe: Parameter 'wait' expects 'on' or 'off'"),
+    (['-serial', 'unix:/tmp/s.sock,wait=off'],
+     "-serial unix:/tmp/s.sock,wait=off: 'wait' option is incompatible with socket in client "
+     'connect mode'),
+    (['-serial', 'unix:/nonexistent/dir/s.sock'],
+     "-serial unix:/nonexistent/dir/s.sock: Failed to connect to '/nonexistent/dir/s.sock': "
+     'No such file or directory'),
+    (['-serial', 'unix:/nonexistent/dir/s.sock,server=on,wait=off'],
+     '-serial unix:/nonexistent/dir/s.sock,server=on,wait=off: Failed to bind socket to '
+     '/nonexistent/dir/s.sock: No such file or directory'),
+    (['-serial', 'unix:/' + 'x' * 120 + ',server=on'],
+     '-serial unix:/' + 'x' * 120 + ",server=on: UNIX socket path '/" + 'x' * 120 +
+     "' is too long"),
+    (['-serial', 'tcp:127.0.0.1,server=on,wait=off'],
+     "-serial tcp:127.0.0.1,server=on,wait=off: error parsing address '127.0.0.1'"),
+    (['-serial', 'tcp:127.0.0.1:notaport,server=on,wait=off'],
+     '-serial tcp:127.0.0.1:notaport,server=on,wait=off: address resolution failed for '
+     '127.0.0.1:notaport: Servname not supported for ai_socktype'),
+    (['-serial', 'tcp:127.0.0.1:1'],
+     "-serial tcp:127.0.0.1:1: Failed to connect to '127.0.0.1:1': Connection refused"),
     (['-serial', 'null', '-serial', 'stdio'], '-serial stdio: only one serial port (COM1) exists'),
     (['-serial', 'file:/nonexistent/dir/out'],
      "-serial file:/nonexistent/dir/out: Could not open '/nonexistent/dir/out': No such file or "
@@ -142,6 +164,9 @@ BAD = [
      '-incoming unix:/tmp/b: only one main channel may be given with -incoming'),
     (['-qmp', 'unix:/tmp/x.sock'],
      '-qmp unix:/tmp/x.sock: connecting out to a QMP client is not yet supported; use server=on'),
+    (['-qmp', 'unix:/tmp/x.sock,wait=off'],
+     "-qmp unix:/tmp/x.sock,wait=off: 'wait' option is incompatible with socket in client "
+     'connect mode'),
     (['-qmp', 'null'], '-qmp null: a QMP monitor needs stdio, unix: or tcp:'),
     (['-qmp', 'unix:/nonexistent/dir/q.sock,server=on,wait=off'],
      '-qmp unix:/nonexistent/dir/q.sock,server=on,wait=off: Failed to bind socket to '

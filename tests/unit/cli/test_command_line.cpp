@@ -80,9 +80,19 @@ TEST_CASE("command line: character devices") {
     CHECK(t.host.empty());
     CHECK(t.port == "4444");
     CHECK(t.wait);
+    CHECK_FALSE(t.nodelay);
+    auto c = *cli::parse_char_spec("tcp:localhost:4444,nodelay=on");
+    CHECK_FALSE(c.server);
+    CHECK(c.nodelay);
     auto bad = cli::parse_char_spec("unix:/x,server=maybe");
     REQUIRE_FALSE(bad);
     CHECK(bad.error().message() == "Parameter 'server' expects 'on' or 'off'");
+    for (const char* client_wait : {"unix:/x,wait=off", "tcp:h:1,server=off,wait=on"}) {
+        auto r = cli::parse_char_spec(client_wait);
+        REQUIRE_FALSE(r);
+        CHECK(r.error().message() ==
+              "'wait' option is incompatible with socket in client connect mode");
+    }
 }
 
 TEST_CASE("command line: -global, objects, help") {

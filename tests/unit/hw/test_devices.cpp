@@ -1,6 +1,6 @@
 // Unit tests of the machine's parts (hw/): the buses, the 16550 UART's
-// registers, GuestMemory's bounds, and the ELF loader's checks on bad
-// images (each rejected before anything is written).
+// registers and backend fd, GuestMemory's bounds, and the ELF loader's
+// checks on bad images (each rejected before anything is written).
 #include <doctest/doctest.h>
 
 #include <elf.h>
@@ -94,6 +94,39 @@ TEST_CASE("16550: THR to the backend, LSR, DLAB, loopback, scratch, receive") {
     CHECK((rdreg(5) & 0x02) == 0);
     uart.reset();
     CHECK((rdreg(5) & 1) == 0);
+}
+
+TEST_CASE("16550: set_output swaps the backend; a full or missing one drops bytes") {
+    int a[2], b[2];
+    REQUIRE(pipe2(a, O_CLOEXEC | O_NONBLOCK) == 0);
+    REQUIRE(pipe2(b, O_CLOEXEC | O_NONBLOCK) == 0);
+    UniqueFd rd_a(a[0]), rd_b(b[0]);
+    Serial16550 uart{UniqueFd(a[1])};
+    auto put = [&](uint8_t v) { uart.write(0, std::span<const uint8_t>(&v, 1)); };
+    char out[8] = {};
+    put('1');
+    uart.set_output(UniqueFd(b[1]));
+    put('2');
+    CHECK(read(rd_a.get(), out, sizeof(out)) == 1);
+    CHECK(out[0] == '1');
+    CHECK(read(rd_a.get(), out, sizeof(out)) == 0);   // the old write end was closed
+    CHECK(read(rd_b.get(), out, sizeof(out)) == 1);
+    CHECK(out[0] == '2');
+    // A full non-blocking pipe: the byte is lost, the vCPU goes on.
+    std::vector<char> fill(1 << 20, 'f');
+    while (write(b[1], fill.data(), fill.size()) > 0) {
+    }
+    put('3');
+    uart.set_output(UniqueFd());
+    put('4');                                          // no backend: dropped
+    size_t total = 0;
+    ssize_t n;
+    while ((n = read(rd_b.get(), fill.data(), fill.size())) > 0) {
+        CHECK(std::count(fill.begin(), fill.begin() + n, 'f') == n);
+        total += static_cast<size_t>(n);
+    }
+    CHECK(n == 0);
+    CHECK(total > 0);
 }
 
 TEST_CASE("GuestMemory: every access is bounds-checked") {
