@@ -1,0 +1,144 @@
+// Unit tests of the migration stream's fd handling: a peer gone (EPIPE,
+// never SIGPIPE on a socket), fds that refuse reads or writes, and EINTR
+// in the middle of blocking reads and writes on a pipe.
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "stream_support.h"
+
+using namespace molt;
+using namespace molt::test;
+
+namespace {
+
+std::atomic<int> g_interrupts{0};
+
+void count_interrupt(int) { ++g_interrupts; }
+
+// SIGUSR1 counted, without SA_RESTART: a blocked read or write returns
+// EINTR (or a partial count) when it arrives.
+struct InterruptingSignal {
+    struct sigaction old {};
+    InterruptingSignal() {
+        struct sigaction sa {};
+        sa.sa_handler = count_interrupt;
+        sigemptyset(&sa.sa_mask);
+        REQUIRE(sigaction(SIGUSR1, &sa, &old) == 0);
+    }
+    ~InterruptingSignal() { sigaction(SIGUSR1, &old, nullptr); }
+};
+
+void interrupt(std::thread& t, int times) {
+    for (int i = 0; i < times; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        pthread_kill(t.native_handle(), SIGUSR1);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("stream io: a socket peer gone is EPIPE, not SIGPIPE") {
+    // SIGPIPE keeps its default action here: if it were raised, the test
+    // process would die.
+    bool default_action = signal(SIGPIPE, SIG_DFL) != SIG_ERR;
+    REQUIRE(default_action);
+    auto [a, b] = make_socketpair();
+    b.reset();
+    StreamWriter w(std::move(a));
+    REQUIRE(w.write_header());
+    auto r = w.flush();
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message() == "migration stream: write: Broken pipe");
+    CHECK(r.error().errno_value() == EPIPE);
+    // Sticky: later calls give the same Error.
+    auto again = w.write_iteration_end(1);
+    REQUIRE_FALSE(again);
+    CHECK(again.error().message() == "migration stream: write: Broken pipe");
+    // Large RAM data goes by the direct path; it fails the same way.
+    auto [c, d] = make_socketpair();
+    d.reset();
+    StreamWriter big(std::move(c));
+    REQUIRE(big.write_header());
+    std::vector<uint8_t> pages(kMaxDataRunPages * kPageBytes, 1);
+    auto ram = big.write_ram_data(0, pages);
+    REQUIRE_FALSE(ram);
+    CHECK(ram.error().errno_value() == EPIPE);
+}
+
+TEST_CASE("stream io: a pipe reader gone is EPIPE while SIGPIPE is ignored") {
+    // As in molt (vmm/main.cpp): a pipe cannot use MSG_NOSIGNAL.
+    auto old = signal(SIGPIPE, SIG_IGN);
+    auto [in, out] = make_pipe();
+    in.reset();
+    StreamWriter w(std::move(out));
+    REQUIRE(w.write_header());
+    auto r = w.write_end();
+    signal(SIGPIPE, old);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message() == "migration stream: write: Broken pipe");
+}
+
+TEST_CASE("stream io: fds that cannot be written or read") {
+    UniqueFd ro(open("/dev/null", O_RDONLY | O_CLOEXEC));
+    REQUIRE(ro);
+    StreamWriter w(std::move(ro));
+    REQUIRE(w.write_header());
+    auto r = w.flush();
+    REQUIRE_FALSE(r);
+    CHECK(r.error().errno_value() == EBADF);
+    CHECK(r.error().message() == "migration stream: write: Bad file descriptor");
+
+    UniqueFd wo(open("/dev/null", O_WRONLY | O_CLOEXEC));
+    StreamReader reader(std::move(wo), {kSampleRamBytes});
+    auto h = reader.read_header();
+    REQUIRE_FALSE(h);
+    CHECK(h.error().message() == "migration stream: read: Bad file descriptor");
+    // Sticky as well.
+    CHECK(reader.read_header().error().message() == h.error().message());
+}
+
+TEST_CASE("stream io: EINTR in blocked writes and reads is retried") {
+    InterruptingSignal sig;
+    g_interrupts = 0;
+    std::vector<uint8_t> src = pages_of({1, 2, 3, 4, 5, 6, 7, 8});
+    std::vector<uint8_t> big;
+    for (int i = 0; i < 32; ++i) big.insert(big.end(), src.begin(), src.end());   // 1 MiB
+    // The writer blocks on a full pipe (64 KiB) while nobody reads.
+    auto [in, out] = make_pipe();
+    std::thread writer([&, fd = std::move(out)]() mutable {
+        StreamWriter w(std::move(fd));
+        CHECK(w.write_header());
+        CHECK(w.write_ram_data(0, big));
+        CHECK(w.write_end());
+    });
+    interrupt(writer, 5);
+    // The reader blocks on an empty pipe before its writer starts.
+    auto [in2, out2] = make_pipe();
+    std::vector<std::string> lines;
+    std::vector<uint8_t> ram;
+    std::thread reader([&, fd = std::move(in2)]() mutable {
+        lines = read_all(std::move(fd), big.size(), &ram);
+    });
+    interrupt(reader, 5);
+    // Now relay: read the first stream, write it into the second pipe.
+    {
+        UniqueFd relay_out = std::move(out2);
+        auto first = read_all(std::move(in), big.size());
+        CHECK(first.back() == "end 1 records " + std::to_string(32 + 24 + big.size() + 4) +
+                                  " bytes");
+        StreamWriter w(std::move(relay_out));
+        CHECK(w.write_header());
+        CHECK(w.write_ram_data(0, big));
+        CHECK(w.write_end());
+    }
+    writer.join();
+    reader.join();
+    CHECK(g_interrupts == 10);
+    CHECK(lines.back().starts_with("end 1 records"));
+    CHECK(ram == big);
+}
