@@ -74,7 +74,7 @@ Result<void> Machine::wire_devices() {
         uint32_t gsi = kVirtioFirstGsi + static_cast<uint32_t>(i);
         MOLT_TRY(m_mmio.insert(base, virtio::MmioTransport::kWindowBytes, transport.get()));
         transport->set_irq(irq_line(gsi));
-        m_nets.push_back({net, std::move(transport)});
+        m_nets.push_back({n.id, net, std::move(transport)});
         desc.virtio_mmio.push_back({base, gsi});
     }
     Result<std::vector<uint8_t>> fdt = build_fdt(desc);
@@ -94,6 +94,8 @@ Result<void> Machine::create_vcpu() {
         windows.push_back({kVirtioBase + i * kVirtioStride, kVirtioStride});
     }
     m_vcpu = MOLT_TRY(TcgVcpu::create(m_ram, m_pio, m_mmio, windows));
+    // Tracking may be on already when a state load creates the vCPU.
+    if (m_dirty) MOLT_TRY(m_vcpu->set_dirty_bitmap(m_dirty.get()));
     return ok();
 }
 
@@ -128,6 +130,14 @@ void Machine::destroy_kvm_vcpu() {
     }
     m_vcpu.reset();
     m_vm.reset();
+}
+
+void Machine::destroy_vcpu() {
+    if (m_setup.accel == MachineSetup::Accel::Kvm) {
+        destroy_kvm_vcpu();
+    } else {
+        m_vcpu.reset();
+    }
 }
 
 Result<void> Machine::load_guest() {
@@ -169,11 +179,14 @@ Result<void> Machine::load_linux() {
 }
 
 void Machine::resume() {
+    m_running = true;
     if (m_thread) m_thread->resume();
+    if (m_notify) m_notify();   // the main loop serves kicks and re-arms the TAPs
 }
 
 void Machine::pause() {
     if (m_thread) m_thread->pause();
+    m_running = false;
 }
 
 Result<void> Machine::reset() {
@@ -181,6 +194,13 @@ Result<void> Machine::reset() {
     for (NetDevice& n : m_nets) n.transport->device_reset();
     if (!m_thread) return ok();
     m_failure_reported = false;
+    if (!m_setup.kernel) {
+        // A machine without a guest got its vCPU from a state load: at
+        // power-on it has no guest code again.
+        m_thread.reset();
+        destroy_vcpu();
+        return ok();
+    }
     if (m_setup.accel == MachineSetup::Accel::Kvm) {
         m_thread.reset();
         destroy_kvm_vcpu();

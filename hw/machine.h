@@ -10,8 +10,10 @@
 // which finds its devices in ACPI tables.  Without -kernel there is no
 // guest code and the vCPU stays halted, as QEMU without a boot device.
 // system_reset gives a kvm guest a fresh VM (a true power-on state of the
-// irqchip, timers and MSRs).  Lock order: machine, then device.  Main
-// thread, except notify (vCPU thread).
+// irqchip, timers and MSRs).  A paused machine runs neither its vCPU nor
+// its devices, and its state can be saved and loaded (migration,
+// snapshots).  Lock order: machine, then device.  Main thread, except
+// notify (vCPU thread).
 #pragma once
 
 #include <atomic>
@@ -31,6 +33,7 @@
 #include "hw/vcpu_thread.h"
 #include "hw/virtio/mmio.h"
 #include "hw/virtio/net/net.h"
+#include "qapi-types-machine-state.h"
 
 namespace molt::hw {
 
@@ -64,7 +67,12 @@ public:
                                                    std::function<void()> notify);
     ~Machine();
 
+    // Runs the vCPU and the devices.  The machine starts paused.
     void resume();
+    // Returns once the vCPU has left guest code; the devices stop too (a
+    // virtio-net device neither transmits nor receives: frames wait in
+    // the TAP, kicks are served on resume), as QEMU's devices in a
+    // stopped VM.  Serial input is still queued.
     void pause();
     // Power-on state: devices reset, the guest image reloaded, vCPU at its
     // entry point; the caller resumes if the VM was running.
@@ -76,6 +84,22 @@ public:
     // vCPU 0's state, read with the vCPU paused (and resumed afterwards if
     // it was running).  An error without a guest.
     Result<api::X86CpuState> cpu_state();
+
+    // Device state for migration and snapshots (STYLE.md 6;
+    // machine_state.cpp): vCPU 0, the UART, every virtio-net device.  Both
+    // need the machine paused and refuse otherwise.  load_state() checks
+    // the whole state first (every device's fields, the same set of
+    // virtio-net ids as this machine's, ready queues inside this RAM),
+    // then loads the vCPU (undone if KVM or Unicorn refuses it), then
+    // the devices, re-driving their interrupt lines; an Error leaves the
+    // machine unchanged.  Guest RAM must hold the saved contents before
+    // the machine resumes.  A machine without a guest gets its vCPU from
+    // the state.  Main thread.
+    Result<api::MachineState> save_state();
+    Result<void> load_state(const api::MachineState& state);
+    // save_state() of a machine paused just for the read
+    // (x-query-machine-state).
+    Result<api::MachineState> query_state();
 
     // Dirty page tracking for migration: guest writes (KVM's dirty log, or
     // tcg's write hook) and the VMM's own writes to guest RAM.  sync
@@ -97,13 +121,16 @@ public:
 
     // The virtio-net devices, for the main loop: their TAP fds, "the TAP
     // is readable", and whether to watch it at all just now.
+    // None of them does anything while the machine is paused.
     size_t net_count() const { return m_nets.size(); }
     int net_fd(size_t i) const { return m_nets[i].net->tap().fd(); }
-    void net_backend_ready(size_t i) { m_nets[i].transport->backend_ready(); }
-    bool net_wants_input(size_t i) const { return m_nets[i].net->wants_tap_readable(); }
+    void net_backend_ready(size_t i) {
+        if (m_running) m_nets[i].transport->backend_ready();
+    }
+    bool net_wants_input(size_t i) const { return m_running && m_nets[i].net->wants_tap_readable(); }
     // The guest notified one of the device's queues; the main loop then
     // runs net_backend_ready(i).
-    bool net_kicked(size_t i) const { return m_nets[i].net->kicked(); }
+    bool net_kicked(size_t i) const { return m_running && m_nets[i].net->kicked(); }
 
 private:
     Machine(MachineSetup setup, std::span<uint8_t> ram);
@@ -113,6 +140,11 @@ private:
     Result<void> create_vcpu();
     Result<void> create_kvm_vcpu();
     void destroy_kvm_vcpu();
+    void destroy_vcpu();   // the vCPU thread must be gone
+    Result<void> check_state(const api::MachineState& state) const;
+    Result<void> load_cpu(const api::X86CpuState& cpu);
+    struct NetDevice;
+    const NetDevice* find_net(const std::string& id) const;
     IrqLine* irq_line(uint32_t gsi);
     // The vCPU out of guest code for the main thread to read or change it;
     // returns whether to resume it afterwards.
@@ -126,6 +158,7 @@ private:
     Bus m_mmio{"MMIO"};
     Serial16550 m_serial;
     struct NetDevice {
+        std::string id;
         virtio::Net* net;                                // owned by the transport
         std::unique_ptr<virtio::MmioTransport> transport;
     };
@@ -140,6 +173,7 @@ private:
     std::unique_ptr<DirtyBitmap> m_dirty;   // while tracking
     std::unique_ptr<VcpuThread> m_thread;
     bool m_failure_reported = false;
+    bool m_running = false;              // resumed and not paused since
 };
 
 }  // namespace molt::hw

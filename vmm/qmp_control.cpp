@@ -1,10 +1,12 @@
 // QMP handlers for the session and the process: qmp_capabilities,
 // query-version, query-commands, getfd, closefd, precreate-exit,
-// query-name, quit, query-status, stop, cont, system_reset, query-memdev.
+// query-name, quit, query-status, stop, cont, system_reset, query-memdev,
+// x-query-cpu-state, x-query-machine-state.
 #include <cctype>
 
 #include "qapi-commands-control.h"
 #include "qapi-commands-machine.h"
+#include "qapi-commands-machine-state.h"
 #include "qapi-commands-run-state.h"
 #include "vmm/context.h"
 
@@ -101,6 +103,11 @@ Result<void> qmp_system_reset(Context& ctx) {
 Result<X86CpuState> qmp_x_query_cpu_state(Context& ctx) {
     if (!ctx.vmm.machine) return Error("the machine does not exist yet");
     return ctx.vmm.machine->cpu_state();
+}
+
+Result<MachineState> qmp_x_query_machine_state(Context& ctx) {
+    if (!ctx.vmm.machine) return Error("the machine does not exist yet");
+    return ctx.vmm.machine->query_state();
 }
 
 Result<std::vector<Memdev>> qmp_query_memdev(Context& ctx) {

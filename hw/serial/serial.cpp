@@ -98,7 +98,7 @@ void Serial16550::write_register(uint64_t offset, uint8_t value) {
         } else {
             // Enabling the THR-empty interrupt while THR is empty raises it.
             if ((value & kIerThrEmpty) && !(m_ier & kIerThrEmpty)) m_thr_interrupt = true;
-            m_ier = value & 0x0f;
+            m_ier = value & kIerBits;
         }
         break;
     case kIirFcr:
@@ -106,7 +106,7 @@ void Serial16550::write_register(uint64_t offset, uint8_t value) {
         if (value & 0x02) m_rx.clear();   // clear the receive FIFO
         break;
     case kLcr: m_lcr = value; break;
-    case kMcr: m_mcr = value & 0x1f; break;
+    case kMcr: m_mcr = value & kMcrBits; break;
     case kScr: m_scr = value; break;
     default: break;   // LSR and MSR are read-only
     }

@@ -21,6 +21,7 @@
 
 #include "hw/bus.h"
 #include "hw/irq.h"
+#include "qapi-types-machine-state.h"
 #include "runtime/unique_fd.h"
 
 namespace molt::hw {
@@ -50,7 +51,19 @@ public:
     // Power-on state (system_reset).
     void reset();
 
+    // Device state (STYLE.md 6; serial_state.cpp): the registers and the
+    // receive queue.  check_state() refuses what this model cannot be in,
+    // naming the field; load() checks, then replaces the whole state and
+    // drives the IRQ line to match it; on an Error nothing changed.  Main
+    // thread, with the vCPU paused.
+    api::SerialState save() const;
+    static Result<void> check_state(const api::SerialState& state);
+    Result<void> load(const api::SerialState& state);
+
 private:
+    // The bits IER and MCR keep of a write.
+    static constexpr uint8_t kIerBits = 0x0f, kMcrBits = 0x1f;
+
     uint8_t read_register(uint64_t offset);
     void write_register(uint64_t offset, uint8_t value);
     void transmit(uint8_t byte);
@@ -59,7 +72,7 @@ private:
     uint8_t pending_interrupt() const;
     void update_irq();
 
-    std::mutex m_lock;
+    mutable std::mutex m_lock;
     UniqueFd m_out;
     std::deque<uint8_t> m_rx;
     uint8_t m_ier = 0, m_lcr = 0, m_mcr = 0, m_scr = 0, m_fcr = 0;

@@ -28,6 +28,11 @@ public:
     // them from now on.  An Error puts the device in NEEDS_RESET.
     virtual Result<void> activate(uint64_t features, std::vector<Queue>& queues,
                                   const GuestMemory& ram) = 0;
+    // A state load (STYLE.md 6) left the transport with DRIVER_OK: from
+    // now on the device uses `queues`, as after activate(), but it must
+    // not run yet (no guest memory access, no backend I/O); it runs when
+    // next notified or told backend_ready().  After reset().
+    virtual void restore(uint64_t features, std::vector<Queue>& queues, const GuestMemory& ram) = 0;
     // QueueNotify for queue `index`; an Error puts the device in NEEDS_RESET.
     virtual Result<void> notify(size_t index) = 0;
     // The driver wrote 0 to Status: back to the initial state.

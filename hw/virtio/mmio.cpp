@@ -123,6 +123,7 @@ void MmioTransport::write_register(uint64_t offset, uint32_t value) {
 }
 
 void MmioTransport::write_status(uint32_t value) {
+    value &= 0xff;   // device status is 8 bits (2.1), as QEMU keeps it
     if (value == 0) {
         reset();
         return;

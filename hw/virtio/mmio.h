@@ -50,6 +50,29 @@ public:
     // under the lock, unless the device is not running.
     void backend_ready();
 
+    // Device state (STYLE.md 6; mmio_state.cpp).  check_state() refuses
+    // a state this transport cannot be in, naming the field: status
+    // beyond 8 bits, FEATURES_OK with features the device does not offer
+    // (or without VERSION_1), unknown InterruptStatus bits, another
+    // number of queues, and, while the device runs (DRIVER_OK without
+    // NEEDS_RESET), a ready queue that validate() would refuse.  load()
+    // checks, then replaces the registers and queues; the device model
+    // is reset and, with DRIVER_OK, re-bound to its queues
+    // (Device::restore) without running; the IRQ line follows
+    // InterruptStatus.  The model's own state (Net::load) goes after
+    // this, inside with_device_lock().  On an Error nothing changed.
+    // Main thread, with the vCPU paused.
+    api::VirtioMmioState save() const;
+    Result<void> check_state(const api::VirtioMmioState& state) const;
+    Result<void> load(const api::VirtioMmioState& state);
+    // Runs fn() with the lock held that guards the device model (for its
+    // own state save and load).  Main thread.
+    template <class Fn>
+    decltype(auto) with_device_lock(Fn&& fn) const {
+        std::lock_guard guard(m_lock);
+        return fn();
+    }
+
     uint32_t status() const;
     uint32_t interrupt_status() const;
     // Why the device needs a reset (empty if it does not).
@@ -65,6 +88,7 @@ private:
     void update_interrupt();
     Queue* selected();
     void reset();
+    Result<void> check_state_locked(const api::VirtioMmioState& state) const;
 
     mutable std::mutex m_lock;
     std::unique_ptr<Device> m_device;

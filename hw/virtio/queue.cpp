@@ -98,6 +98,44 @@ bool Queue::take_signal(const GuestMemory& ram) {
     return !flags || !(*flags & kNoInterrupt);
 }
 
+api::VirtqueueState Queue::save() const {
+    api::VirtqueueState s;
+    s.size = m_size;
+    s.ready = m_ready;
+    s.desc = m_desc;
+    s.avail = m_avail;
+    s.used = m_used;
+    s.next_avail = m_next_avail;
+    s.next_used = m_next_used;
+    s.signalled_used = m_signalled_used;
+    return s;
+}
+
+Result<void> Queue::check_state(const api::VirtqueueState& s, const GuestMemory& ram,
+                               bool device_running) const {
+    if (!device_running || !s.ready) return ok();
+    Queue q(m_max_size);
+    q.load(s);
+    MOLT_TRY(q.validate(ram));
+    uint16_t held = static_cast<uint16_t>(s.next_avail - s.next_used);
+    if (held > s.size) {
+        return bad("next-avail " + std::to_string(s.next_avail) + " is more than the size ahead of next-used " +
+                   std::to_string(s.next_used));
+    }
+    return ok();
+}
+
+void Queue::load(const api::VirtqueueState& s) {
+    m_size = s.size;
+    m_ready = s.ready;
+    m_desc = s.desc;
+    m_avail = s.avail;
+    m_used = s.used;
+    m_next_avail = s.next_avail;
+    m_next_used = s.next_used;
+    m_signalled_used = s.signalled_used;
+}
+
 void Queue::reset() {
     m_size = 0;
     m_desc = m_avail = m_used = 0;

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "hw/memory/guest_memory.h"
+#include "qapi-types-machine-state.h"
 
 namespace molt::hw::virtio {
 
@@ -73,9 +74,20 @@ public:
     bool take_signal(const GuestMemory& ram);
 
     void reset();
-    // For migration (later): the device-side indices.
+    // The device-side indices.
     uint16_t next_avail() const { return m_next_avail; }
     uint16_t next_used() const { return m_next_used; }
+
+    // Device state (STYLE.md 6): configuration and indices.  A ready
+    // queue of a running device (`device_running`: DRIVER_OK without
+    // NEEDS_RESET) must pass validate() in `ram`, and the device may hold
+    // at most `size` chains (next-avail - next-used); a queue the device
+    // does not use may hold whatever the driver wrote.  load() takes a
+    // checked state.
+    api::VirtqueueState save() const;
+    Result<void> check_state(const api::VirtqueueState& state, const GuestMemory& ram,
+                             bool device_running) const;
+    void load(const api::VirtqueueState& state);
 
 private:
     Result<Chain> walk(const GuestMemory& ram, uint16_t head) const;

@@ -25,6 +25,11 @@ Result<void> Net::activate(uint64_t, std::vector<Queue>& queues, const GuestMemo
     return receive();
 }
 
+void Net::restore(uint64_t, std::vector<Queue>& queues, const GuestMemory& ram) {
+    m_queues = &queues;
+    m_ram = &ram;
+}
+
 Result<void> Net::notify(size_t index) {
     if (!m_queues) return ok();
     if (index == kTx) m_tx_kicked = true;

@@ -38,6 +38,7 @@ public:
     size_t queue_count() const override { return 2; }
     void read_config(uint64_t offset, std::span<uint8_t> data) override;
     Result<void> activate(uint64_t features, std::vector<Queue>& queues, const GuestMemory& ram) override;
+    void restore(uint64_t features, std::vector<Queue>& queues, const GuestMemory& ram) override;
     Result<void> notify(size_t index) override;
     void reset() override;
     Result<void> backend_ready() override;
@@ -55,6 +56,16 @@ public:
         uint64_t tx_frames = 0, rx_frames = 0, tx_dropped = 0, rx_dropped = 0;
     };
     Counters counters() const { return m_counters; }
+
+    // Device state (STYLE.md 6; net_state.cpp): the MAC, a received frame
+    // waiting for a buffer, the kicks not yet served, the counters.
+    // check_state() refuses another MAC or an oversized frame; load()
+    // checks, then applies (after the transport's load, which reset the
+    // device); on an Error nothing changed.  With the transport's lock
+    // held (MmioTransport::with_device_lock), main thread, vCPU paused.
+    api::VirtioNetState save() const;
+    Result<void> check_state(const api::VirtioNetState& state) const;
+    Result<void> load(const api::VirtioNetState& state);
 
 private:
     Result<void> transmit();
