@@ -203,6 +203,7 @@ Result<void> Machine::reset() {
     }
     if (m_setup.accel == MachineSetup::Accel::Kvm) {
         m_thread.reset();
+        std::lock_guard guard(m_dirty_lock);
         destroy_kvm_vcpu();
         MOLT_TRY(create_kvm_vcpu());
         m_thread = std::make_unique<VcpuThread>(*m_vcpu, m_notify);
@@ -233,6 +234,7 @@ Result<api::X86CpuState> Machine::cpu_state() {
 }
 
 Result<void> Machine::start_dirty_log() {
+    std::lock_guard guard(m_dirty_lock);
     if (m_dirty) return Error("dirty page tracking is already on");
     auto bitmap = std::make_unique<DirtyBitmap>(m_ram.size_bytes());
     std::span<uint8_t> host = m_ram.host_mapping();
@@ -249,6 +251,7 @@ Result<void> Machine::start_dirty_log() {
 }
 
 Result<std::vector<uint64_t>> Machine::sync_dirty_log() {
+    std::lock_guard guard(m_dirty_lock);
     if (!m_dirty) return Error("dirty page tracking is off");
     std::vector<uint64_t> bits = m_dirty->take();
     if (m_vm) {
@@ -259,6 +262,7 @@ Result<std::vector<uint64_t>> Machine::sync_dirty_log() {
 }
 
 Result<void> Machine::stop_dirty_log() {
+    std::lock_guard guard(m_dirty_lock);
     if (!m_dirty) return ok();
     m_ram.set_dirty_bitmap(nullptr);
     if (m_vcpu) {

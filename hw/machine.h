@@ -19,6 +19,8 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <span>
 #include <optional>
 #include <string>
 #include <array>
@@ -101,10 +103,18 @@ public:
     // (x-query-machine-state).
     Result<api::MachineState> query_state();
 
+    // Guest RAM for migration: its size, and the host mapping (read by the
+    // sending thread while the guest runs; written by the receiving
+    // thread before the guest ever runs).
+    uint64_t ram_bytes() const { return m_ram.size_bytes(); }
+    std::span<const uint8_t> ram_view() const { return m_ram.host_mapping(); }
+    std::span<uint8_t> ram_for_incoming() { return m_ram.host_mapping(); }
+
     // Dirty page tracking for migration: guest writes (KVM's dirty log, or
     // tcg's write hook) and the VMM's own writes to guest RAM.  sync
     // returns the pages written since start or the previous sync, one bit
-    // per 4 KiB page, and clears them.  Main thread.
+    // per 4 KiB page, and clears them.  start/stop: main thread; sync:
+    // any thread (the migration thread), ordered with reset by a lock.
     Result<void> start_dirty_log();
     Result<std::vector<uint64_t>> sync_dirty_log();
     Result<void> stop_dirty_log();
@@ -171,6 +181,7 @@ private:
     std::vector<std::unique_ptr<kvm::KvmIrqLine>> m_irq_lines;
     std::unique_ptr<Vcpu> m_vcpu;
     std::unique_ptr<DirtyBitmap> m_dirty;   // while tracking
+    std::mutex m_dirty_lock;                // m_dirty, m_vm for the dirty log
     std::unique_ptr<VcpuThread> m_thread;
     bool m_failure_reported = false;
     bool m_running = false;              // resumed and not paused since

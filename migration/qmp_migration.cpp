@@ -1,9 +1,11 @@
 // QMP handlers of schema/migration.json: the parameter and capability
 // commands act on the ParameterStore; the commands that move a guest
-// (migrate, migrate-incoming, migrate_cancel) arrive with the migration
-// engine and until then say so.
+// (migrate, migrate-incoming, migrate_cancel, query-migrate) on the VMM's
+// MigrationControl (vmm/migration_control.h).
+#include "cli/command_line.h"
 #include "qapi-commands-migration.h"
 #include "vmm/context.h"
+#include "vmm/migration_control.h"
 
 namespace molt::api {
 
@@ -26,28 +28,53 @@ Result<std::vector<MigrationCapabilityStatus>> qmp_query_migrate_capabilities(Co
     return ctx.vmm.params.capabilities();
 }
 
-Result<MigrationInfo> qmp_query_migrate(Context&) {
-    // No migration has run in this process: QEMU answers {} then too.
-    return MigrationInfo{};
+Result<MigrationInfo> qmp_query_migrate(Context& ctx) {
+    // Before any migration in this process: {} as QEMU.
+    return ctx.vmm.migration ? ctx.vmm.migration->info() : MigrationInfo{};
 }
 
-Result<void> qmp_migrate(Context&, const std::optional<std::string>& uri,
+namespace {
+
+// The main channel's address from either form; a cpr channel belongs to
+// the CPR modes, which arrive later.
+Result<MigrationAddress> main_address(const std::optional<std::string>& uri,
+                                      const std::optional<std::vector<MigrationChannel>>& channels) {
+    if ((uri && channels) || (!uri && !channels)) {
+        return Error("Need either 'uri' or 'channels' argument");
+    }
+    if (uri) return cli::parse_migration_uri(*uri);
+    std::optional<MigrationAddress> main;
+    for (const MigrationChannel& c : *channels) {
+        if (c.channel_type == MigrationChannelType::Cpr) {
+            return Error("a cpr channel (cpr-transfer) is not supported yet by this molt");
+        }
+        main = *c.addr;
+    }
+    if (!main) return Error("Channel list has no main entry");
+    return *main;
+}
+
+}  // namespace
+
+Result<void> qmp_migrate(Context& ctx, const std::optional<std::string>& uri,
                          const std::optional<std::vector<MigrationChannel>>& channels,
-                         std::optional<bool>) {
-    if (uri && channels) return Error("Need either 'uri' or 'channels' argument");
-    if (!uri && !channels) return Error("Need either 'uri' or 'channels' argument");
-    return Error("migration is not supported yet by this molt");
+                         std::optional<bool> resume) {
+    if (resume.value_or(false)) return Error("postcopy (resume) is not supported by this molt");
+    MigrationAddress addr = MOLT_TRY(main_address(uri, channels));
+    return ctx.vmm.migration->migrate(addr);
 }
 
 Result<void> qmp_migrate_incoming(Context& ctx, const std::optional<std::string>& uri,
                                   const std::optional<std::vector<MigrationChannel>>& channels,
-                                  std::optional<bool>) {
+                                  std::optional<bool> exit_on_error) {
     if (!ctx.vmm.incoming_defer) return Error("'-incoming' was not specified on the command line");
-    if (uri && channels) return Error("Need either 'uri' or 'channels' argument");
-    if (!uri && !channels) return Error("Need either 'uri' or 'channels' argument");
-    return Error("receiving a migration is not supported yet by this molt");
+    MigrationAddress addr = MOLT_TRY(main_address(uri, channels));
+    return ctx.vmm.migration->incoming(addr, exit_on_error.value_or(true));
 }
 
-Result<void> qmp_migrate_cancel(Context&) { return ok(); }
+Result<void> qmp_migrate_cancel(Context& ctx) {
+    ctx.vmm.migration->cancel();
+    return ok();
+}
 
 }  // namespace molt::api

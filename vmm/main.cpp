@@ -23,6 +23,7 @@
 #include "runtime/qmp/server.h"
 #include "vmm/context.h"
 #include "vmm/machine_control.h"
+#include "vmm/migration_control.h"
 #include "vmm/startup.h"
 
 namespace molt::vmm {
@@ -115,6 +116,7 @@ Result<void> run(const cli::CommandLine& cl) {
     Vmm vmm(std::move(params));
     apply_name(cl, vmm);
     vmm.incoming_defer = cl.incoming_defer;
+    vmm.migration = std::make_unique<MigrationControl>(vmm, loop);
     schema::register_commands(vmm.commands);
     vmm.commands.add({"query-qmp-schema", marshal_query_qmp_schema, qmp::kAllowPreconfig, 0});
 
@@ -158,16 +160,20 @@ Result<void> run(const cli::CommandLine& cl) {
         vmm.vcpu_control = std::make_unique<MachineControl>(*vmm.machine);
         vmm.run_state->set_vcpus(vmm.vcpu_control.get());
         if (!cl.incoming_pending() && !cl.start_paused) MOLT_TRY(vmm.run_state->cont());
-        announce_incoming(cl);
+        MOLT_TRY(start_incoming(cl, *vmm.migration));
         daemon.ready();
     }
+    std::optional<Error> fatal;
     MOLT_TRY(serve_while(loop, vmm, [&] {
         if (vmm.machine) {
             check_machine(*vmm.machine, *vmm.run_state);
             net_watch.update(loop, *vmm.machine);
         }
-        return true;
+        Result<void> m = vmm.migration->poll();
+        if (!m) fatal = m.error();
+        return !fatal;
     }));
+    if (fatal) return *fatal;
     server.flush_all(1000);
     if (vmm.machine) vmm.machine->pause();
     return ok();

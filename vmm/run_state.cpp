@@ -64,6 +64,36 @@ void RunStateMachine::internal_error() {
     if (was_running) api::emit_stop(m_events);
 }
 
+bool RunStateMachine::finish_migrate() {
+    bool was_running = m_state == RunState::Running;
+    if (m_vcpus) m_vcpus->pause();
+    set(RunState::FinishMigrate);
+    if (was_running) api::emit_stop(m_events);
+    return was_running;
+}
+
+void RunStateMachine::postmigrate() { set(RunState::Postmigrate); }
+
+void RunStateMachine::migration_failed(bool was_running) {
+    if (!was_running) {
+        set(RunState::Paused);
+        return;
+    }
+    if (m_vcpus) m_vcpus->resume();
+    set(RunState::Running);
+    api::emit_resume(m_events);
+}
+
+void RunStateMachine::incoming_done() {
+    if (!m_autostart) {
+        set(RunState::Paused);
+        return;
+    }
+    if (m_vcpus) m_vcpus->resume();
+    set(RunState::Running);
+    api::emit_resume(m_events);
+}
+
 void RunStateMachine::shutdown(api::ShutdownCause cause) {
     bool guest = cause == api::ShutdownCause::GuestShutdown;
     api::emit_shutdown(m_events, guest, cause);

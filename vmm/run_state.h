@@ -42,6 +42,18 @@ public:
     // A vCPU hit an error it cannot go on from: internal-error (STOP).
     void internal_error();
 
+    // Outgoing migration: the switch-over stops the guest (finish-migrate,
+    // STOP if it was running); returns whether it was running.
+    bool finish_migrate();
+    // The migration completed: postmigrate (the guest lives elsewhere now).
+    void postmigrate();
+    // The migration failed or was cancelled after finish_migrate(): back
+    // to running (RESUME) if it was, else paused.
+    void migration_failed(bool was_running);
+    // Incoming migration: the guest has arrived; it runs (RESUME) unless
+    // -S or stop asked otherwise, else waits paused.
+    void incoming_done();
+
 private:
     void set(api::RunState next) { m_state = next; }
 

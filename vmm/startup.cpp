@@ -1,6 +1,8 @@
 // Start-up steps; see startup.h.
 #include "vmm/startup.h"
 
+#include "vmm/migration_control.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -337,13 +339,13 @@ Result<bool> dump_dtb(const cli::CommandLine& cl, const hw::Machine& machine) {
     return true;
 }
 
-void announce_incoming(const cli::CommandLine& cl) {
+Result<void> start_incoming(const cli::CommandLine& cl, MigrationControl& migration) {
     for (const auto& s : cl.incoming) {
         if (s.channel.channel_type != api::MigrationChannelType::Main) continue;
-        std::fprintf(stderr,
-                     "molt: -incoming %s: receiving a migration is not supported yet by this "
-                     "molt; the VM waits in state inmigrate\n", s.text.c_str());
+        Result<void> r = migration.incoming(*s.channel.addr, true);
+        if (!r) return Error(r.error()).with_context("-incoming " + s.text);
     }
+    return ok();
 }
 
 }  // namespace molt::vmm

@@ -15,6 +15,7 @@
 #include "hw/memory/memory_backend.h"
 #include "migration/early.h"
 #include "runtime/qmp/server.h"
+#include "vmm/migration_control.h"
 #include "vmm/serial_socket.h"
 
 namespace molt::vmm {
@@ -81,6 +82,8 @@ bool serial_is_stdio(const cli::CommandLine& cl);
 Result<bool> dump_dtb(const cli::CommandLine& cl, const hw::Machine& machine);
 
 // A notice for -incoming channels, which this build cannot serve yet.
-void announce_incoming(const cli::CommandLine& cl);
+// Starts receiving on the -incoming main channel, if one was given (not
+// defer): listening, or reading a file or a command's output.
+Result<void> start_incoming(const cli::CommandLine& cl, MigrationControl& migration);
 
 }  // namespace molt::vmm

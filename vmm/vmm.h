@@ -21,12 +21,15 @@
 
 namespace molt::vmm {
 
+class MigrationControl;
+
 inline constexpr std::string_view kVersion = "0.1.0";
 // The QEMU version whose QMP interface molt follows (query-version).
 inline constexpr int kQemuMajor = 10, kQemuMinor = 2, kQemuMicro = 0;
 
 struct Vmm {
-    Vmm(migration::ParameterStore p) : params(std::move(p)) {}
+    Vmm(migration::ParameterStore p);
+    ~Vmm();
 
     std::optional<std::string> name;
     migration::ParameterStore params;
@@ -35,6 +38,8 @@ struct Vmm {
     std::vector<std::unique_ptr<hw::MemoryBackend>> memory;
     std::unique_ptr<hw::Machine> machine;
     std::unique_ptr<VcpuControl> vcpu_control;
+    // After the machine: destroyed first (its threads use the machine).
+    std::unique_ptr<MigrationControl> migration;
     qmp::CommandTable commands;
     qmp::Dispatcher* dispatcher = nullptr;       // for the precreate phase
     EventSink* events = nullptr;

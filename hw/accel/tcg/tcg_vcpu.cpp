@@ -106,6 +106,10 @@ Result<void> TcgVcpu::set_dirty_bitmap(DirtyBitmap* bitmap) {
                              0, m_ram_bytes - 1);
     if (err != UC_ERR_OK) return uc_error(err, "tcg: cannot track dirty pages");
     m_write_hook = h;
+    // Code translated before the hook existed does not call it: drop every
+    // translated block so that all guest stores are seen from now on.
+    err = uc_ctl_flush_tlb(m_uc);
+    if (err != UC_ERR_OK) return uc_error(err, "tcg: cannot flush translated code");
     return ok();
 }
 

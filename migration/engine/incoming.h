@@ -1,0 +1,54 @@
+// The receiving side of a migration (migration/engine): a thread reads the
+// stream into guest RAM and collects the device sections; the main thread
+// then loads the device state (it owns the machine and the run state).
+// Nothing here runs the guest: on any error the caller discards what
+// arrived (exit, or a failed migration with the guest never started).
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <thread>
+#include <vector>
+
+#include "migration/stream/records.h"
+#include "runtime/result.h"
+#include "runtime/unique_fd.h"
+
+namespace molt::migration {
+
+class Incoming {
+public:
+    // ram: the destination's guest RAM, not running.  wake: any thread,
+    // when finished (or progress).
+    Incoming(std::span<uint8_t> ram, UniqueFd fd, std::function<void()> wake);
+    ~Incoming();   // joins (a blocked read ends when the fd is shut down)
+
+    void start();
+    // Ends a blocked read (exit, cancel).
+    void abort();
+    bool finished() const { return m_finished.load(std::memory_order_acquire); }
+    std::optional<Error> error() const;
+    uint64_t bytes() const { return m_bytes.load(std::memory_order_relaxed); }
+    // Once finished without error: the device sections, in stream order.
+    std::vector<stream::SectionRecord> take_sections();
+
+private:
+    void run();
+    Result<void> receive();
+
+    std::span<uint8_t> m_ram;
+    UniqueFd m_fd;
+    int m_raw_fd;
+    std::function<void()> m_wake;
+    std::atomic<bool> m_finished{false};
+    std::atomic<uint64_t> m_bytes{0};
+    mutable std::mutex m_lock;
+    std::optional<Error> m_error;
+    std::vector<stream::SectionRecord> m_sections;
+    std::thread m_thread;
+};
+
+}  // namespace molt::migration

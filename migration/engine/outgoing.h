@@ -1,0 +1,105 @@
+// The sending side of a live migration (migration/engine): precopy on a
+// migration thread of its own.
+//
+//   setup     stream header; dirty tracking is already on (the caller)
+//   pass 1    every page of guest RAM, zero pages as ZERO records
+//   pass n    the pages dirtied during pass n-1, until what remains fits
+//             the downtime limit at the bandwidth measured (or passes run
+//             out: kMaxPasses)
+//   switch    the main thread stops the guest and saves device state
+//             (Hooks::stop_and_save); the last dirty pages, the device
+//             sections and the end marker go out without a bandwidth cap
+// Progress (Stats) is published under a lock for query-migrate and the
+// MIGRATION_PASS events; the main thread learns of changes through
+// Hooks::wake.  Any error (a write failing, cancel) ends the thread with
+// that Error; the caller then resumes the guest if it stopped it.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "hw/machine.h"
+#include "migration/engine/channel.h"
+#include "migration/engine/ram_transfer.h"
+#include "migration/stream/records.h"
+#include "migration/stream/writer.h"
+#include "runtime/result.h"
+
+namespace molt::migration {
+
+struct DeviceSection {
+    stream::SectionInfo info;
+    std::string payload;
+};
+
+struct OutgoingConfig {
+    uint64_t max_bandwidth = 0;        // bytes/s while the guest runs (0: no cap)
+    uint64_t downtime_limit_ms = 300;
+};
+
+struct OutgoingStats {
+    uint64_t transferred = 0;          // stream bytes
+    uint64_t remaining = 0;            // bytes of RAM still dirty
+    uint64_t total = 0;                // guest RAM bytes
+    uint64_t duplicate = 0;            // zero pages
+    uint64_t normal = 0;               // pages sent with data
+    uint64_t dirty_sync_count = 0;
+    uint64_t dirty_pages_rate = 0;     // pages/s in the last pass
+    double mbps = 0;                   // megabits/s in the last pass
+    uint64_t pass = 0;
+    uint64_t expected_downtime_ms = 0;
+    uint64_t precopy_bytes = 0;
+    uint64_t downtime_bytes = 0;
+    uint64_t setup_ms = 0;
+};
+
+class Outgoing {
+public:
+    static constexpr uint64_t kMaxPasses = 30;
+
+    struct Hooks {
+        // Migration thread: has the main thread stop the guest and save
+        // the device state, and waits for it.
+        std::function<Result<std::vector<DeviceSection>>()> stop_and_save;
+        // Any thread: something changed (stats, a pass, the end).
+        std::function<void()> wake;
+    };
+
+    Outgoing(hw::Machine& machine, Channel channel, OutgoingConfig config, Hooks hooks);
+    ~Outgoing();   // cancels and joins
+
+    void start();
+    // Asks the thread to stop; it ends with an Error soon after.
+    void cancel();
+    bool finished() const { return m_finished.load(std::memory_order_acquire); }
+    // Once finished(): how it ended.
+    std::optional<Error> error() const;
+    OutgoingStats stats() const;
+
+private:
+    void run();
+    Result<void> migrate();
+    // Sends one pass; returns its duration in seconds.
+    Result<double> send_pass(stream::StreamWriter& w, const std::vector<uint64_t>& dirty,
+                             RateLimiter& limiter, bool precopy);
+    void publish(const OutgoingStats& s);
+
+    hw::Machine& m_machine;
+    Channel m_channel;
+    OutgoingConfig m_config;
+    Hooks m_hooks;
+    int m_raw_fd = -1;   // to shut the channel down on cancel
+    std::atomic<bool> m_cancel{false};
+    std::atomic<bool> m_finished{false};
+    mutable std::mutex m_lock;
+    OutgoingStats m_stats;
+    std::optional<Error> m_error;
+    std::thread m_thread;
+};
+
+}  // namespace molt::migration

@@ -1,0 +1,233 @@
+// MigrationControl; see migration_control.h.
+#include "vmm/migration_control.h"
+
+#include <sys/epoll.h>
+
+#include "migration/engine/device_sections.h"
+#include "qapi-events-migration.h"
+#include "runtime/socket.h"
+#include "vmm/vmm.h"
+
+namespace molt::vmm {
+
+using api::MigrationStatus;
+
+namespace {
+
+int64_t ms_between(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count();
+}
+
+}  // namespace
+
+MigrationControl::~MigrationControl() {
+    // Threads end before the machine goes (their destructors cancel and join).
+    m_out.reset();
+    m_in.reset();
+}
+
+bool MigrationControl::active() const {
+    return m_status && (*m_status == MigrationStatus::Setup || *m_status == MigrationStatus::Active ||
+                        *m_status == MigrationStatus::Cancelling);
+}
+
+void MigrationControl::set_status(MigrationStatus status) {
+    m_status = status;
+    if (m_vmm.params.get().events.value_or(false)) api::emit_migration(*m_vmm.events, status);
+}
+
+migration::TakeNamedFd MigrationControl::named_fds() {
+    return [this](const std::string& name) -> Result<UniqueFd> {
+        auto it = m_vmm.named_fds.find(name);
+        if (it == m_vmm.named_fds.end()) return Error("File descriptor named '" + name + "' not found");
+        UniqueFd fd = std::move(it->second);
+        m_vmm.named_fds.erase(it);
+        return fd;
+    };
+}
+
+Result<void> MigrationControl::migrate(const api::MigrationAddress& addr) {
+    if (active() || m_in) return Error("There's a migration process in progress");
+    if (m_vmm.run_state->state() == api::RunState::Inmigrate) {
+        return Error("Guest is waiting for an incoming migration");
+    }
+    if (!m_vmm.machine) return Error("there is no machine to migrate yet");
+    api::MigrationParameters p = m_vmm.params.get();
+    if (p.mode.value_or(api::MigMode::Normal) != api::MigMode::Normal) {
+        return Error("migration mode " + std::string(api::to_string(*p.mode)) +
+                     " is not supported yet by this molt");
+    }
+    migration::Channel channel = MOLT_TRY(migration::open_outgoing(addr, named_fds()));
+    MOLT_TRY(m_vmm.machine->start_dirty_log());
+    m_start = Clock::now();
+    m_error.reset();
+    m_total_ms.reset();
+    m_downtime_ms.reset();
+    m_pass = 0;
+    m_stopped = false;
+    m_stop_requested = false;
+    m_stop_reply.reset();
+    set_status(MigrationStatus::Setup);
+    migration::OutgoingConfig config{p.max_bandwidth.value_or(0), p.downtime_limit.value_or(300)};
+    migration::Outgoing::Hooks hooks{[this] { return stop_and_save_from_thread(); },
+                                     [this] { m_loop.wake(); }};
+    m_out = std::make_unique<migration::Outgoing>(*m_vmm.machine, std::move(channel), config, hooks);
+    set_status(MigrationStatus::Active);
+    m_out->start();
+    return ok();
+}
+
+Result<std::vector<migration::DeviceSection>> MigrationControl::stop_and_save_from_thread() {
+    std::unique_lock guard(m_lock);
+    m_stop_requested = true;
+    m_loop.wake();
+    m_cv.wait(guard, [this] { return m_stop_reply.has_value(); });
+    return std::move(*m_stop_reply);
+}
+
+void MigrationControl::serve_stop_request() {
+    std::lock_guard guard(m_lock);
+    if (!m_stop_requested || m_stop_reply) return;
+    m_stop = Clock::now();
+    m_was_running = m_vmm.run_state->finish_migrate();
+    m_stopped = true;
+    Result<api::MachineState> state = m_vmm.machine->save_state();
+    if (state) {
+        m_stop_reply = migration::encode_machine_state(*state);
+    } else {
+        m_stop_reply = Error(state.error()).with_context("saving the device state");
+    }
+    m_cv.notify_all();
+}
+
+void MigrationControl::finish_outgoing() {
+    m_final = m_out->stats();
+    std::optional<Error> e = m_out->error();
+    m_out.reset();
+    (void)m_vmm.machine->stop_dirty_log();
+    Clock::time_point now = Clock::now();
+    m_total_ms = ms_between(m_start, now);
+    if (e) {
+        if (m_stopped) m_vmm.run_state->migration_failed(m_was_running);
+        bool cancelled = m_status == MigrationStatus::Cancelling;
+        m_error = e->message();
+        set_status(cancelled ? MigrationStatus::Cancelled : MigrationStatus::Failed);
+        return;
+    }
+    m_downtime_ms = ms_between(m_stop, now);
+    m_vmm.run_state->postmigrate();
+    set_status(MigrationStatus::Completed);   // the figures above are already final
+}
+
+void MigrationControl::cancel() {
+    if (!m_out || m_out->finished()) return;
+    set_status(MigrationStatus::Cancelling);
+    m_out->cancel();
+}
+
+Result<void> MigrationControl::poll() {
+    if (m_out) {
+        serve_stop_request();
+        migration::OutgoingStats s = m_out->stats();
+        uint64_t begun = s.pass + 1;   // pass n+1 begins when pass n ended
+        while (m_pass < begun) {
+            ++m_pass;
+            if (m_vmm.params.get().events.value_or(false)) {
+                api::emit_migration_pass(*m_vmm.events, static_cast<int64_t>(m_pass));
+            }
+        }
+        if (m_out->finished()) finish_outgoing();
+    }
+    if (m_in && m_in->finished()) return finish_incoming();
+    return ok();
+}
+
+Result<void> MigrationControl::incoming(const api::MigrationAddress& addr, bool exit_on_error) {
+    if (m_in || m_listener.fd) return Error("The incoming migration has already been started");
+    if (!m_vmm.machine) return Error("there is no machine to receive a migration into");
+    m_exit_on_error = exit_on_error;
+    m_listener = MOLT_TRY(migration::open_incoming(addr, named_fds()));
+    m_start = Clock::now();
+    if (!m_listener.listening) {
+        m_in = std::make_unique<migration::Incoming>(m_vmm.machine->ram_for_incoming(),
+                                                     std::move(m_listener.fd), [this] { m_loop.wake(); });
+        set_status(MigrationStatus::Active);
+        m_in->start();
+        return ok();
+    }
+    set_status(MigrationStatus::Setup);
+    return m_loop.add(m_listener.fd.get(), EPOLLIN, [this](uint32_t) { accept_incoming(); });
+}
+
+void MigrationControl::accept_incoming() {
+    Result<UniqueFd> conn = accept_connection(m_listener.fd.get());
+    if (!conn || !*conn) return;
+    m_loop.remove(m_listener.fd.get());
+    m_listener.fd.reset();
+    m_in = std::make_unique<migration::Incoming>(m_vmm.machine->ram_for_incoming(), std::move(*conn),
+                                                 [this] { m_loop.wake(); });
+    set_status(MigrationStatus::Active);
+    m_in->start();
+}
+
+Result<void> MigrationControl::load_incoming() {
+    if (std::optional<Error> e = m_in->error()) return *e;
+    api::MachineState state = MOLT_TRY(migration::decode_machine_state(m_in->take_sections()));
+    return m_vmm.machine->load_state(state);
+}
+
+Result<void> MigrationControl::finish_incoming() {
+    Result<void> r = load_incoming();
+    m_total_ms = ms_between(m_start, Clock::now());
+    m_in.reset();
+    m_listener = {};
+    if (!r) {
+        m_error = r.error().message();
+        set_status(MigrationStatus::Failed);
+        if (m_exit_on_error) return Error("load of migration failed: " + *m_error);
+        return ok();
+    }
+    set_status(MigrationStatus::Completed);
+    m_vmm.run_state->incoming_done();
+    return ok();
+}
+
+api::MigrationInfo MigrationControl::info() const {
+    api::MigrationInfo info{};
+    if (!m_status) return info;   // no migration yet: {} as QEMU
+    info.status = *m_status;
+    if (m_error && (*m_status == MigrationStatus::Failed || *m_status == MigrationStatus::Cancelled)) {
+        info.error_desc = *m_error;
+    }
+    if (!m_out && m_final.total == 0) {   // the incoming side: status and time only
+        if (m_total_ms) info.total_time = *m_total_ms;
+        return info;
+    }
+    migration::OutgoingStats s = m_out ? m_out->stats() : m_final;
+    api::MigrationStats ram{};
+    ram.transferred = static_cast<int64_t>(s.transferred);
+    ram.remaining = static_cast<int64_t>(s.remaining);
+    ram.total = static_cast<int64_t>(s.total);
+    ram.duplicate = static_cast<int64_t>(s.duplicate);
+    ram.normal = static_cast<int64_t>(s.normal);
+    ram.normal_bytes = static_cast<int64_t>(s.normal * 4096);
+    ram.dirty_pages_rate = static_cast<int64_t>(s.dirty_pages_rate);
+    ram.mbps = s.mbps;
+    ram.dirty_sync_count = static_cast<int64_t>(s.dirty_sync_count);
+    ram.page_size = 4096;
+    ram.pages_per_second = s.dirty_pages_rate;
+    ram.precopy_bytes = s.precopy_bytes;
+    ram.downtime_bytes = s.downtime_bytes;
+    info.ram = ram;
+    info.setup_time = static_cast<int64_t>(s.setup_ms);
+    if (m_out) {
+        info.total_time = ms_between(m_start, Clock::now());
+        info.expected_downtime = static_cast<int64_t>(s.expected_downtime_ms);
+    } else {
+        if (m_total_ms) info.total_time = *m_total_ms;
+        if (m_downtime_ms) info.downtime = *m_downtime_ms;
+    }
+    return info;
+}
+
+}  // namespace molt::vmm

@@ -1,0 +1,81 @@
+// Migration in the VMM (vmm/): the QMP commands' side of the engine
+// (migration/engine), on the main thread.
+//
+// Outgoing (migrate): checks, opens the channel, turns dirty tracking on
+// and starts the migration thread; serves its one request - stop the
+// guest and save the device state at the switch-over - and, when it ends,
+// publishes the final figures before the status becomes completed (the
+// guest is then in postmigrate), or resumes the guest (failed,
+// cancelled).  Incoming (-incoming URI, migrate-incoming): listens or
+// opens, receives on a thread, then loads the device state and starts the
+// guest (or leaves it paused with -S); a failure exits molt
+// (exit-on-error, the default) or is reported as failed with the guest
+// never started.  Status changes emit MIGRATION (and passes
+// MIGRATION_PASS) when the events capability is on.  Main thread only.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+
+#include "migration/engine/channel.h"
+#include "migration/engine/incoming.h"
+#include "migration/engine/outgoing.h"
+#include "qapi-types-migration.h"
+#include "runtime/event_loop.h"
+
+namespace molt::vmm {
+
+struct Vmm;
+
+class MigrationControl {
+public:
+    MigrationControl(Vmm& vmm, EventLoop& loop) : m_vmm(vmm), m_loop(loop) {}
+    ~MigrationControl();
+
+    Result<void> migrate(const api::MigrationAddress& addr);
+    Result<void> incoming(const api::MigrationAddress& addr, bool exit_on_error);
+    void cancel();
+    api::MigrationInfo info() const;
+    // After every main-loop wake-up.  An Error: molt must exit with it
+    // (an incoming migration failed with exit-on-error).
+    Result<void> poll();
+
+private:
+    using Clock = std::chrono::steady_clock;
+
+    void set_status(api::MigrationStatus status);
+    bool active() const;
+    Result<std::vector<migration::DeviceSection>> stop_and_save_from_thread();
+    void serve_stop_request();
+    void finish_outgoing();
+    void accept_incoming();
+    Result<void> finish_incoming();
+    Result<void> load_incoming();
+    migration::TakeNamedFd named_fds();
+
+    Vmm& m_vmm;
+    EventLoop& m_loop;
+    std::optional<api::MigrationStatus> m_status;
+    std::optional<std::string> m_error;
+    std::unique_ptr<migration::Outgoing> m_out;
+    std::unique_ptr<migration::Incoming> m_in;
+    migration::Channel m_listener;
+    bool m_exit_on_error = true;
+    uint64_t m_pass = 0;
+    bool m_was_running = false;
+    bool m_stopped = false;
+    Clock::time_point m_start, m_stop;
+    std::optional<int64_t> m_total_ms, m_downtime_ms;
+    migration::OutgoingStats m_final;
+
+    // The migration thread's stop-and-save request and its answer.
+    std::mutex m_lock;
+    std::condition_variable m_cv;
+    bool m_stop_requested = false;
+    std::optional<Result<std::vector<migration::DeviceSection>>> m_stop_reply;
+};
+
+}  // namespace molt::vmm
