@@ -5,6 +5,9 @@
   schema, side by side with its parse-only time;
 - BUILD/bench/keyval-bench: a 10-member MigrationParameters from keyval
   and from the equivalent JSON, ns per operation, and their ratio;
+- BUILD/bench/stream-bench: the migration stream library moving 256 MiB
+  of guest pages over a unix socketpair (writer thread -> reader), GB/s,
+  beside the bare socket, CRC32C and the zero-page check;
 - bench/qmp_bench.py: QMP round trips/s (query-status,
   query-migrate-parameters) and start-up to QMP-ready, BUILD/vmm/molt
   side by side with qemu-system-x86_64 (molt alone if QEMU is missing);
@@ -38,6 +41,12 @@ def main() -> int:
           % (ns['keyval-parse-visit-validate']
              / ns['json-parse-visit-validate'],
              ns['keyval-parse-only'] / ns['json-parse-only']))
+    print('\n== migration stream, 256 MiB over a socketpair (stream-bench) ==')
+    out = subprocess.run([os.path.join(build, 'bench', 'stream-bench')],
+                         check=True, capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        name, value = line.split()
+        print('%-30s %8.2f GB/s' % (name, float(value)))
     print('\n== QMP round trips and start-up, molt vs QEMU '
           '(bench/qmp_bench.py) ==', flush=True)
     subprocess.run([sys.executable, os.path.join(here, 'qmp_bench.py'),
