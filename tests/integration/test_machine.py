@@ -211,6 +211,24 @@ def test_cpu_state_over_qmp(start, tmpdir_short, accel):
     assert 'no guest was given' in r['error']['desc']
 
 
+def test_machine_state_over_qmp(start, tmpdir_short, accel):
+    out = os.path.join(tmpdir_short, 'serial.txt')
+    m = start('-accel', accel, '-S', '-kernel', guest('hello'), '-serial', 'file:' + out)
+    q = m.connect()
+    s = q.ok('x-query-machine-state')
+    assert s['cpu']['rip'] == 0x100000
+    assert s['serial']['dll'] == 0x0c and s['serial']['rx'] == []   # power-on: 9600 baud
+    assert s['nets'] == []
+    q.ok('cont')
+    wait_for_text(out, 'molt guest: PASS')
+    s = q.ok('x-query-machine-state')
+    # serial_init(): 115200 baud, 8N1, FIFOs on, DTR and RTS.
+    assert (s['serial']['dll'], s['serial']['lcr'], s['serial']['fcr'], s['serial']['mcr']) == \
+        (1, 3, 0xc7, 3)
+    assert q.ok('query-status')['status'] == 'running'      # read, then resumed
+    assert 'cpu' not in start('-S').connect().ok('x-query-machine-state')
+
+
 def test_serial_input_from_stdio(tmpdir_short, accel):
     """-serial stdio: what molt reads on stdin reaches the guest's UART
     (bytes sent before the guest initialises its FIFO are dropped by the

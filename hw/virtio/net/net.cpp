@@ -65,10 +65,10 @@ Result<void> Net::transmit() {
         }
         size_t len = 0;
         for (const Segment& s : c->readable) {
-            MOLT_TRY(m_ram->read(s.gpa, std::span(m_frame.data() + len, s.len)));
+            MOLT_TRY(m_ram->read(s.gpa, std::span(m_tx_frame.data() + len, s.len)));
             len += s.len;
         }
-        if (MOLT_TRY(m_tap.write_frame(std::span(m_frame.data(), len)))) {
+        if (MOLT_TRY(m_tap.write_frame(std::span(m_tx_frame.data(), len)))) {
             ++m_counters.tx_frames;
         } else {
             ++m_counters.tx_dropped;
@@ -82,7 +82,7 @@ Result<void> Net::receive() {
     Queue& q = (*m_queues)[kRx];
     while (true) {
         if (m_pending == 0) {
-            m_pending = MOLT_TRY(m_tap.read_frame(m_frame));
+            m_pending = MOLT_TRY(m_tap.read_frame(m_rx_frame));
             if (m_pending == 0) {
                 if (!m_tap_interest.exchange(true) && m_wake) m_wake();
                 return ok();
@@ -104,7 +104,7 @@ Result<void> Net::receive() {
         size_t done = 0;
         for (const Segment& s : c->writable) {
             size_t n = std::min<size_t>(s.len, m_pending - done);
-            MOLT_TRY(m_ram->write(s.gpa, std::span(m_frame.data() + done, n)));
+            MOLT_TRY(m_ram->write(s.gpa, std::span(m_rx_frame.data() + done, n)));
             done += n;
             if (done == m_pending) break;
         }

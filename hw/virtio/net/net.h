@@ -75,7 +75,10 @@ private:
     std::array<uint8_t, 6> m_mac;
     std::vector<Queue>* m_queues = nullptr;
     const GuestMemory* m_ram = nullptr;
-    std::vector<uint8_t> m_frame = std::vector<uint8_t>(kMaxFrame);
+    // Separate buffers: a received frame may wait in m_rx_frame while the
+    // driver transmits.
+    std::vector<uint8_t> m_rx_frame = std::vector<uint8_t>(kMaxFrame);
+    std::vector<uint8_t> m_tx_frame = std::vector<uint8_t>(kMaxFrame);
     size_t m_pending = 0;   // bytes of a received frame waiting for a buffer
     std::atomic<bool> m_tap_interest{true};
     std::atomic<bool> m_kicked{false};

@@ -43,7 +43,7 @@ api::VirtioNetState Net::save() const {
     api::VirtioNetState s;
     s.mac = format_mac(m_mac);
     s.tap = m_tap.ifname();
-    if (m_pending) s.rx_frame.emplace(m_frame.begin(), m_frame.begin() + static_cast<long>(m_pending));
+    if (m_pending) s.rx_frame.emplace(m_rx_frame.begin(), m_rx_frame.begin() + static_cast<long>(m_pending));
     s.kicked = m_kicked.load();
     s.tx_kicked = m_tx_kicked.load();
     s.tx_frames = m_counters.tx_frames;
@@ -69,7 +69,7 @@ Result<void> Net::check_state(const api::VirtioNetState& s) const {
 Result<void> Net::load(const api::VirtioNetState& s) {
     MOLT_TRY(check_state(s));
     m_pending = s.rx_frame ? s.rx_frame->size() : 0;
-    if (m_pending) std::copy(s.rx_frame->begin(), s.rx_frame->end(), m_frame.begin());
+    if (m_pending) std::copy(s.rx_frame->begin(), s.rx_frame->end(), m_rx_frame.begin());
     // A waiting frame keeps the TAP unwatched until a buffer comes.
     m_tap_interest = m_pending == 0;
     m_kicked = s.kicked;
