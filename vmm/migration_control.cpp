@@ -89,11 +89,16 @@ void MigrationControl::serve_stop_request() {
     std::lock_guard guard(m_lock);
     if (!m_stop_requested || m_stop_reply) return;
     m_stop = Clock::now();
+    api::RunState before = m_vmm.run_state->state();
     m_was_running = m_vmm.run_state->finish_migrate();
     m_stopped = true;
     Result<api::MachineState> state = m_vmm.machine->save_state();
     if (state) {
-        m_stop_reply = migration::encode_machine_state(*state);
+        migration::SavedVm vm{};
+        vm.status.running = m_was_running;
+        vm.status.status = before;
+        vm.machine = std::move(*state);
+        m_stop_reply = migration::encode_vm(vm);
     } else {
         m_stop_reply = Error(state.error()).with_context("saving the device state");
     }
@@ -170,14 +175,15 @@ void MigrationControl::accept_incoming() {
     m_in->start();
 }
 
-Result<void> MigrationControl::load_incoming() {
+Result<bool> MigrationControl::load_incoming() {
     if (std::optional<Error> e = m_in->error()) return *e;
-    api::MachineState state = MOLT_TRY(migration::decode_machine_state(m_in->take_sections()));
-    return m_vmm.machine->load_state(state);
+    migration::SavedVm vm = MOLT_TRY(migration::decode_vm(m_in->take_sections()));
+    MOLT_TRY(m_vmm.machine->load_state(vm.machine));
+    return vm.status.running;
 }
 
 Result<void> MigrationControl::finish_incoming() {
-    Result<void> r = load_incoming();
+    Result<bool> r = load_incoming();
     m_total_ms = ms_between(m_start, Clock::now());
     m_in.reset();
     m_listener = {};
@@ -188,7 +194,7 @@ Result<void> MigrationControl::finish_incoming() {
         return ok();
     }
     set_status(MigrationStatus::Completed);
-    m_vmm.run_state->incoming_done();
+    m_vmm.run_state->incoming_done(*r);
     return ok();
 }
 

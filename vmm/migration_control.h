@@ -53,7 +53,8 @@ private:
     void finish_outgoing();
     void accept_incoming();
     Result<void> finish_incoming();
-    Result<void> load_incoming();
+    // Whether the guest ran on the source when it stopped.
+    Result<bool> load_incoming();
     migration::TakeNamedFd named_fds();
 
     Vmm& m_vmm;

@@ -84,8 +84,8 @@ void RunStateMachine::migration_failed(bool was_running) {
     api::emit_resume(m_events);
 }
 
-void RunStateMachine::incoming_done() {
-    if (!m_autostart) {
+void RunStateMachine::incoming_done(bool source_running) {
+    if (!m_autostart || !source_running) {
         set(RunState::Paused);
         return;
     }

@@ -50,9 +50,10 @@ public:
     // The migration failed or was cancelled after finish_migrate(): back
     // to running (RESUME) if it was, else paused.
     void migration_failed(bool was_running);
-    // Incoming migration: the guest has arrived; it runs (RESUME) unless
-    // -S or stop asked otherwise, else waits paused.
-    void incoming_done();
+    // Incoming migration: the guest has arrived; it runs (RESUME) if it
+    // ran on the source and neither -S nor stop asked otherwise, else it
+    // waits paused (as QEMU's global state does).
+    void incoming_done(bool source_running);
 
 private:
     void set(api::RunState next) { m_state = next; }

@@ -6,6 +6,7 @@
 
 #include "qapi-visit-machine-state.h"
 #include "qapi-visit-machine.h"
+#include "qapi-visit-run-state.h"
 #include "runtime/visit.h"
 
 namespace molt::migration {
@@ -28,8 +29,10 @@ Result<T> payload(const stream::SectionRecord& s) {
 
 }  // namespace
 
-std::vector<DeviceSection> encode_machine_state(const api::MachineState& state) {
+std::vector<DeviceSection> encode_vm(const SavedVm& vm) {
+    const api::MachineState& state = vm.machine;
     std::vector<DeviceSection> out;
+    out.push_back(section("vm/status", vm.status));
     if (state.cpu) out.push_back(section("cpu/0", **state.cpu));
     out.push_back(section("serial/com1", *state.serial));
     for (const api::VirtioNetDeviceState& n : state.nets) {
@@ -38,10 +41,11 @@ std::vector<DeviceSection> encode_machine_state(const api::MachineState& state) 
     return out;
 }
 
-Result<api::MachineState> decode_machine_state(const std::vector<stream::SectionRecord>& sections) {
-    api::MachineState state{};
+Result<SavedVm> decode_vm(const std::vector<stream::SectionRecord>& sections) {
+    SavedVm vm{};
+    api::MachineState& state = vm.machine;
     std::set<std::string> seen;
-    bool serial = false;
+    bool serial = false, status = false;
     for (const stream::SectionRecord& s : sections) {
         const std::string& id = s.info.id;
         auto context = [&](const Error& e) { return Error(e).with_context("section '" + id + "'"); };
@@ -51,7 +55,12 @@ Result<api::MachineState> decode_machine_state(const std::vector<stream::Section
                          " needs a newer molt (this one reads version " +
                          std::to_string(kDeviceSectionVersion) + ")");
         }
-        if (id == "cpu/0") {
+        if (id == "vm/status") {
+            Result<api::StatusInfo> st = payload<api::StatusInfo>(s);
+            if (!st) return context(st.error());
+            vm.status = *st;
+            status = true;
+        } else if (id == "cpu/0") {
             Result<api::X86CpuState> cpu = payload<api::X86CpuState>(s);
             if (!cpu) return context(cpu.error());
             state.cpu.emplace();
@@ -71,7 +80,8 @@ Result<api::MachineState> decode_machine_state(const std::vector<stream::Section
         }
     }
     if (!serial) return Error("the stream has no section 'serial/com1'");
-    return state;
+    if (!status) return Error("the stream has no section 'vm/status'");
+    return vm;
 }
 
 }  // namespace molt::migration

@@ -3,6 +3,8 @@
 // (schema/machine-state.json) written and read by the generated visitors,
 // so the schema's compatibility rules are the stream's.
 //
+//   "vm/status"          StatusInfo: the source's run state when it
+//                        stopped (a guest paused there stays paused)
 //   "cpu/0"              X86CpuState
 //   "serial/com1"        SerialState
 //   "virtio-net/<id>"    VirtioNetDeviceState
@@ -16,13 +18,19 @@
 #include "migration/engine/outgoing.h"
 #include "migration/stream/records.h"
 #include "qapi-types-machine-state.h"
+#include "qapi-types-run-state.h"
 #include "runtime/result.h"
 
 namespace molt::migration {
 
 inline constexpr uint32_t kDeviceSectionVersion = 1;
 
-std::vector<DeviceSection> encode_machine_state(const api::MachineState& state);
-Result<api::MachineState> decode_machine_state(const std::vector<stream::SectionRecord>& sections);
+struct SavedVm {
+    api::StatusInfo status;
+    api::MachineState machine;
+};
+
+std::vector<DeviceSection> encode_vm(const SavedVm& vm);
+Result<SavedVm> decode_vm(const std::vector<stream::SectionRecord>& sections);
 
 }  // namespace molt::migration

@@ -55,6 +55,11 @@ def wait_status(q, wanted, timeout: float = 60.0) -> dict:
     raise TimeoutError('migration status %r, wanted %r' % (info, wanted))
 
 
+def listening(dst) -> None:
+    """Waits until the destination listens (its QMP comes up first)."""
+    wait_status(dst.connect(), ('setup',), timeout=10)
+
+
 def machine_args(accel: str, serial: str):
     return ['-accel', accel, '-m', '32M', '-kernel', DIRTIER, '-serial', 'file:' + serial]
 
@@ -77,6 +82,7 @@ def migrate_and_check(start, tmp, accel, incoming, uri, src_extra=(), before_mig
     src_out, dst_out = os.path.join(tmp, 'src.txt'), os.path.join(tmp, 'dst.txt')
     src = start(*machine_args(accel, src_out), *src_extra)
     dst = start(*machine_args(accel, dst_out), '-incoming', incoming)
+    listening(dst)
     wait_for_text(src_out, 'dirtier: round 2 ok')
     q = src.connect()
     q.ok('migrate-set-capabilities', {'capabilities': [{'capability': 'events', 'state': True}]})
@@ -134,6 +140,7 @@ def test_dirtier_migrates_over_a_passed_fd(start, tmpdir_short, accel):
     src_out, dst_out = os.path.join(tmpdir_short, 'src.txt'), os.path.join(tmpdir_short, 'dst.txt')
     src = start(*machine_args(accel, src_out))
     dst = start(*machine_args(accel, dst_out), '-incoming', 'unix:' + path)
+    listening(dst)
     wait_for_text(src_out, 'dirtier: round 2 ok')
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     conn.connect(path)
@@ -250,3 +257,22 @@ def test_damaged_stream_is_refused_and_the_guest_never_runs(tmpdir_short, saved_
 def test_query_migrate_before_any_migration_is_empty(start):
     m = start('-S')
     assert m.connect().ok('query-migrate') == {}
+
+
+def test_a_paused_guest_arrives_paused(start, tmpdir_short):
+    path = os.path.join(tmpdir_short, 'mig.sock')
+    src_out, dst_out = os.path.join(tmpdir_short, 'src.txt'), os.path.join(tmpdir_short, 'dst.txt')
+    src = start(*machine_args('tcg', src_out))
+    dst = start(*machine_args('tcg', dst_out), '-incoming', 'unix:' + path)
+    listening(dst)
+    wait_for_text(src_out, 'dirtier: round 2 ok')
+    q = src.connect()
+    q.ok('stop')
+    q.ok('migrate', {'uri': 'unix:' + path})
+    assert wait_status(q, ('completed', 'failed'))['status'] == 'completed'
+    qd = dst.connect()
+    assert wait_status(qd, ('completed', 'failed'))['status'] == 'completed'
+    assert qd.ok('query-status')['status'] == 'paused'
+    src_round = last_round(read(src_out))
+    qd.ok('cont')
+    check_destination(dst, dst_out, src_round)
