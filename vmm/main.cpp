@@ -112,6 +112,7 @@ Result<void> run(const cli::CommandLine& cl) {
     // goes, wakes it.
     EventLoop loop = MOLT_TRY(EventLoop::create());
     Vmm vmm(std::move(params));
+    vmm.loop = &loop;
     apply_name(cl, vmm);
     vmm.incoming_defer = cl.incoming_defer;
     schema::register_commands(vmm.commands);
