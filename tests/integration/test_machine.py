@@ -121,6 +121,26 @@ def test_kernel_too_big_for_ram(tmpdir_short):
     assert "does not fit in guest RAM (1 MiB)" in r.stderr
 
 
+def hugetlb_free_bytes() -> int:
+    info = dict(line.split(':', 1) for line in open('/proc/meminfo'))
+    return int(info['HugePages_Free'].split()[0]) * int(info['Hugepagesize'].split()[0]) * 1024
+
+
+def test_hugetlb_shortage_fails_at_start(tmpdir_short):
+    """hugetlb memory that the host does not have is refused when the
+    backend is created (it was mapped MAP_NORESERVE, and molt died of
+    SIGBUS when it loaded the guest)."""
+    if hugetlb_free_bytes() >= 64 << 20:
+        pytest.skip('this host has 64 MiB of free hugetlb pages')
+    r = run_molt('-m', '64M', '-object', 'memory-backend-memfd,id=m,size=64M,hugetlb=on',
+                 '-machine', 'memory-backend=m', '-kernel', guest('hello'))
+    assert r.returncode == 1, r
+    assert r.stderr in ("molt: -object m: memory-backend-memfd 'm': cannot map 64 MiB: "
+                        "Cannot allocate memory\n",
+                        "molt: -object m: memory-backend-memfd 'm': memfd_create: "
+                        "Invalid argument\n")   # no hugetlbfs at all
+
+
 def test_dirtier_passes_its_self_check(start, tmpdir_short, accel):
     out = os.path.join(tmpdir_short, 'serial.txt')
     start('-accel', accel, '-m', '64M', '-kernel', guest('dirtier'), '-append', 'rounds=3',
