@@ -50,6 +50,17 @@ def test_hello_guest_runs_and_reports(start, tmpdir_short, accel):
     assert q.ok('query-status')['status'] == 'running'
 
 
+def test_first_guest_writes_one_byte_at_once(start, tmpdir_short, accel):
+    """The bench's first-instruction guest: '!' from its third
+    instruction, then nothing more (it halts)."""
+    out = os.path.join(tmpdir_short, 'serial.txt')
+    m = start('-accel', accel, '-kernel', guest('first'), '-serial', 'file:' + out)
+    wait_for_text(out, '!')
+    time.sleep(0.2)
+    assert open(out, newline='').read() == '!'
+    assert m.connect().ok('query-status')['status'] == 'running'
+
+
 def test_S_holds_the_vcpu_until_cont(start, tmpdir_short, accel):
     out = os.path.join(tmpdir_short, 'serial.txt')
     m = start('-accel', accel, '-S', '-kernel', guest('hello'), '-serial', 'file:' + out)
