@@ -11,8 +11,9 @@
 - bench/qmp_bench.py: QMP round trips/s (query-status,
   query-migrate-parameters) and start-up to QMP-ready, BUILD/vmm/molt
   side by side with qemu-system-x86_64 (molt alone if QEMU is missing);
-- bench/machine_bench.py: exec -> first guest output, dirtier rounds/s
-  and virtio-net UDP echo round trips/s, per accelerator.
+- bench/machine_bench.py: exec -> first guest instruction, exec -> QMP
+  ready beside QEMU 7.2, dirtier page touches/s with and without dirty
+  tracking, virtio-net UDP echo round trips/s, per accelerator.
 
 Usage: run.py [BUILD]
 """
@@ -52,7 +53,7 @@ def main() -> int:
     subprocess.run([sys.executable, os.path.join(here, 'qmp_bench.py'),
                     '--molt', os.path.join(build, 'vmm', 'molt')],
                    check=True)
-    print('\n== the machine: boot, dirtier, virtio-net echo '
+    print('\n== the machine: start-up, dirtier and dirty tracking, virtio-net echo '
           '(bench/machine_bench.py) ==', flush=True)
     subprocess.run([sys.executable, os.path.join(here, 'machine_bench.py'), build],
                    check=True)

@@ -118,6 +118,11 @@ public:
     Result<void> start_dirty_log();
     Result<std::vector<uint64_t>> sync_dirty_log();
     Result<void> stop_dirty_log();
+    // Whether the dirty page tracking is on (its owner, a migration or a
+    // dirty rate measurement, must be the only one).
+    bool dirty_log_active() const { return m_dirty != nullptr; }
+    // Guest RAM, for readers such as dirty rate sampling (main thread).
+    const GuestMemory& ram() const { return m_ram; }
 
     // A fault the vCPU hit since the last call (main thread).
     std::optional<Error> take_failure();

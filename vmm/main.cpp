@@ -114,6 +114,7 @@ Result<void> run(const cli::CommandLine& cl) {
     // goes, wakes it.
     EventLoop loop = MOLT_TRY(EventLoop::create());
     Vmm vmm(std::move(params));
+    vmm.loop = &loop;
     apply_name(cl, vmm);
     vmm.incoming_defer = cl.incoming_defer;
     vmm.migration = std::make_unique<MigrationControl>(vmm, loop);

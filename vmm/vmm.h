@@ -12,10 +12,13 @@
 
 #include "hw/machine.h"
 #include "hw/memory/memory_backend.h"
+#include "migration/dirty_rate.h"
 #include "migration/parameters.h"
 #include "runtime/command_table.h"
+#include "runtime/event_loop.h"
 #include "runtime/events.h"
 #include "runtime/qmp/dispatch.h"
+#include "runtime/timer.h"
 #include "runtime/unique_fd.h"
 #include "vmm/run_state.h"
 
@@ -38,11 +41,16 @@ struct Vmm {
     std::vector<std::unique_ptr<hw::MemoryBackend>> memory;
     std::unique_ptr<hw::Machine> machine;
     std::unique_ptr<VcpuControl> vcpu_control;
+    // calc-dirty-rate: the meter, and the timer that ends a measurement
+    // (declared after the machine, so it goes first).
+    migration::DirtyRateMeter dirty_rate;
+    std::unique_ptr<Timer> dirty_rate_timer;
     // After the machine: destroyed first (its threads use the machine).
     std::unique_ptr<MigrationControl> migration;
     qmp::CommandTable commands;
     qmp::Dispatcher* dispatcher = nullptr;       // for the precreate phase
     EventSink* events = nullptr;
+    EventLoop* loop = nullptr;                   // the main loop, for timers
     bool incoming_defer = false;
     bool quit = false;
 };

@@ -8,6 +8,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <optional>
 
 namespace molt::hw {
 
@@ -51,6 +56,78 @@ Result<UniqueFd> open_file(const std::string& path, uint64_t size, bool readonly
         }
     }
     return fd;
+}
+
+// Guest RAM starts 2 MiB-aligned in the host, so that transparent huge
+// pages can back it from guest-physical 0 on and KVM can map them as large
+// pages (it needs guest and host addresses to agree modulo 2 MiB), whatever
+// the kernel's own placement does (Linux 6.1 does not align anonymous
+// mappings).  A PROT_NONE reservation is cut down to the aligned range.
+constexpr uint64_t kHugeAlign = uint64_t{2} << 20;
+
+void* map_aligned(uint64_t size, int prot, int flags, int fd) {
+    uint64_t len = (size + 4095) / 4096 * 4096;
+    void* area = mmap(nullptr, len + kHugeAlign, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                      -1, 0);
+    if (area == MAP_FAILED) return MAP_FAILED;
+    // SAFETY: address arithmetic on the reservation just made.
+    auto base = reinterpret_cast<uintptr_t>(area);
+    uintptr_t start = (base + kHugeAlign - 1) & ~(kHugeAlign - 1);
+    void* host = mmap(reinterpret_cast<void*>(start), len, prot, flags | MAP_FIXED, fd, 0);
+    if (host == MAP_FAILED) {
+        int e = errno;
+        munmap(area, len + kHugeAlign);
+        errno = e;
+        return MAP_FAILED;
+    }
+    if (start > base) munmap(area, start - base);
+    uintptr_t end = start + len, area_end = base + len + kHugeAlign;
+    if (area_end > end) munmap(reinterpret_cast<void*>(end), area_end - end);
+    return host;
+}
+
+// prealloc=on: every page allocated now, after MADV_HUGEPAGE (so that huge
+// pages back it) and with an error when the memory is not there, instead
+// of the SIGBUS a guest access would get later.
+Result<void> populate(void* host, uint64_t size, bool readonly) {
+    if (madvise(host, size, readonly ? MADV_POPULATE_READ : MADV_POPULATE_WRITE) == 0) return ok();
+    if (errno != EINVAL) return Error::from_errno(errno, "preallocating " + mib(size) + " failed");
+    // Before Linux 5.14 there is no MADV_POPULATE_*: touch every page
+    // (writing back what it holds: file contents stay as they are).
+    auto* p = static_cast<volatile uint8_t*>(host);
+    for (uint64_t off = 0; off < size; off += 4096) {
+        uint8_t v = p[off];
+        if (!readonly) p[off] = v;
+    }
+    return ok();
+}
+
+// The bracketed choice in a /sys/kernel/mm/transparent_hugepage file
+// ("always [madvise] never" -> "madvise"), or "" if there is none.
+std::string thp_setting(const std::string& name) {
+    std::ifstream f("/sys/kernel/mm/transparent_hugepage/" + name);
+    std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    size_t a = text.find('['), b = text.find(']');
+    return a != std::string::npos && b != std::string::npos && b > a ? text.substr(a + 1, b - a - 1) : "";
+}
+
+// The kernel's verdict on the mapping at addr: the THPeligible line of
+// its /proc/self/smaps entry (nullopt if it cannot be read).
+std::optional<bool> thp_eligible(const void* addr) {
+    std::ifstream f("/proc/self/smaps");
+    std::string line;
+    // SAFETY: the address is only compared, never dereferenced.
+    auto want = reinterpret_cast<uintptr_t>(addr);
+    bool in_vma = false;
+    while (std::getline(f, line)) {
+        unsigned long start = 0, end = 0;
+        if (std::sscanf(line.c_str(), "%lx-%lx ", &start, &end) == 2 && line.find(':') > line.find(' ')) {
+            in_vma = start == want;
+        } else if (in_vma && line.rfind("THPeligible:", 0) == 0) {
+            return line.find('1') != std::string::npos;
+        }
+    }
+    return std::nullopt;
 }
 
 }  // namespace
@@ -104,18 +181,45 @@ Result<std::unique_ptr<MemoryBackend>> MemoryBackend::create(
         b->m_fd = std::move(*fd);
         b->m_origin = Origin::NewMemfd;
     }
-    int prot = PROT_READ | (readonly ? 0 : PROT_WRITE);
-    int flags = (b->m_share ? MAP_SHARED : MAP_PRIVATE) | (b->m_fd ? 0 : MAP_ANONYMOUS) |
-                (b->m_prealloc ? MAP_POPULATE : 0) | MAP_NORESERVE;
-    void* host = mmap(nullptr, b->m_size, prot, flags, b->m_fd.get(), 0);
-    if (host == MAP_FAILED) {
-        return Error::from_errno(errno, what + ": cannot map " + mib(b->m_size));
-    }
-    b->m_host = host;
-    if (b->m_merge) madvise(host, b->m_size, MADV_MERGEABLE);
-    if (!b->m_dump) madvise(host, b->m_size, MADV_DONTDUMP);
-    if (!hugetlb) madvise(host, b->m_size, MADV_HUGEPAGE);
+    Result<void> r = b->map(hugetlb, readonly);
+    if (!r) return Error(r.error()).with_context(what);
     return b;
+}
+
+Result<void> MemoryBackend::map(bool hugetlb, bool readonly) {
+    int prot = PROT_READ | (readonly ? 0 : PROT_WRITE);
+    // No MAP_NORESERVE (QEMU's reserve=on): hugetlb pages are reserved
+    // now, so that a shortage fails here and not as a SIGBUS later.
+    int flags = (m_share ? MAP_SHARED : MAP_PRIVATE) | (m_fd ? 0 : MAP_ANONYMOUS);
+    // hugetlb mappings are aligned to the huge page size by the kernel.
+    void* host = hugetlb ? mmap(nullptr, m_size, prot, flags, m_fd.get(), 0)
+                         : map_aligned(m_size, prot, flags, m_fd.get());
+    if (host == MAP_FAILED) return Error::from_errno(errno, "cannot map " + mib(m_size));
+    m_host = host;
+    m_hugetlb = hugetlb;
+    if (m_merge) madvise(host, m_size, MADV_MERGEABLE);
+    if (!m_dump) madvise(host, m_size, MADV_DONTDUMP);
+    if (!hugetlb) m_thp_advice_errno = madvise(host, m_size, MADV_HUGEPAGE) == 0 ? 0 : errno;
+    if (m_prealloc) MOLT_TRY(populate(host, m_size, readonly));
+    return ok();
+}
+
+std::string MemoryBackend::huge_pages() const {
+    if (m_hugetlb) return "hugetlb pages";
+    if (m_thp_advice_errno != 0) {
+        return std::string("no transparent huge pages (madvise: ") + std::strerror(m_thp_advice_errno) + ")";
+    }
+    std::optional<bool> eligible = thp_eligible(m_host);
+    if (eligible.value_or(false)) return "transparent huge pages";
+    std::string why;
+    if (m_origin == Origin::Anonymous) {
+        why = "transparent_hugepage/enabled is " + thp_setting("enabled");
+    } else if (m_origin == Origin::NewMemfd || m_origin == Origin::AdoptedMemfd) {
+        why = "transparent_hugepage/shmem_enabled is " + thp_setting("shmem_enabled");
+    } else {
+        why = "not offered for this file's mapping";
+    }
+    return "no transparent huge pages (" + why + ")";
 }
 
 MemoryBackend::~MemoryBackend() {
@@ -131,7 +235,8 @@ std::string MemoryBackend::describe() const {
     case Origin::AdoptedMemfd: origin = "adopted memfd"; break;
     }
     return std::string(to_string(m_type)) + " '" + m_id + "': " + origin + ", " + mib(m_size) +
-           (m_share ? ", shared" : ", private");
+           (m_share ? ", shared" : ", private") + (m_prealloc ? ", preallocated" : "") + ", " +
+           huge_pages();
 }
 
 api::Memdev MemoryBackend::info() const {

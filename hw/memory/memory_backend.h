@@ -42,17 +42,30 @@ public:
     std::span<uint8_t> host_view() const {
         return {static_cast<uint8_t*>(m_host), static_cast<size_t>(m_size)};
     }
-    // One line: "memory-backend-memfd 'ram0': new memfd, 64 MiB, shared".
+    // What backs the memory: "transparent huge pages", "hugetlb pages",
+    // or "no transparent huge pages (REASON)", the kernel's verdict on the
+    // mapping (THPeligible in /proc/self/smaps) with the host setting that
+    // explains a no.  Every backend but hugetlb asks for THP
+    // (MADV_HUGEPAGE); the kernel decides per mapping kind: the
+    // transparent_hugepage/enabled setting for anonymous memory,
+    // shmem_enabled for memfds, the file system for files.
+    std::string huge_pages() const;
+    // One line: "memory-backend-memfd 'ram0': new memfd, 64 MiB, shared,
+    // preallocated, no transparent huge pages (...)" (-d backends).
     std::string describe() const;
     api::Memdev info() const;
 
 private:
     MemoryBackend() = default;
+    // Maps the memory (2 MiB-aligned unless hugetlb), applies the madvise
+    // settings, then preallocates if asked.
+    Result<void> map(bool hugetlb, bool readonly);
 
     std::string m_id;
     api::ObjectType m_type{};
     uint64_t m_size = 0;
-    bool m_share = false, m_prealloc = false, m_merge = true, m_dump = true;
+    bool m_share = false, m_prealloc = false, m_merge = true, m_dump = true, m_hugetlb = false;
+    int m_thp_advice_errno = 0;   // of madvise(MADV_HUGEPAGE); 0: accepted
     Origin m_origin = Origin::Anonymous;
     UniqueFd m_fd;
     void* m_host = nullptr;

@@ -50,6 +50,17 @@ def test_hello_guest_runs_and_reports(start, tmpdir_short, accel):
     assert q.ok('query-status')['status'] == 'running'
 
 
+def test_first_guest_writes_one_byte_at_once(start, tmpdir_short, accel):
+    """The bench's first-instruction guest: '!' from its third
+    instruction, then nothing more (it halts)."""
+    out = os.path.join(tmpdir_short, 'serial.txt')
+    m = start('-accel', accel, '-kernel', guest('first'), '-serial', 'file:' + out)
+    wait_for_text(out, '!')
+    time.sleep(0.2)
+    assert open(out, newline='').read() == '!'
+    assert m.connect().ok('query-status')['status'] == 'running'
+
+
 def test_S_holds_the_vcpu_until_cont(start, tmpdir_short, accel):
     out = os.path.join(tmpdir_short, 'serial.txt')
     m = start('-accel', accel, '-S', '-kernel', guest('hello'), '-serial', 'file:' + out)
@@ -119,6 +130,26 @@ def test_kernel_too_big_for_ram(tmpdir_short):
     r = run_molt('-m', '1', '-kernel', guest('hello'))
     assert r.returncode == 1
     assert "does not fit in guest RAM (1 MiB)" in r.stderr
+
+
+def hugetlb_free_bytes() -> int:
+    info = dict(line.split(':', 1) for line in open('/proc/meminfo'))
+    return int(info['HugePages_Free'].split()[0]) * int(info['Hugepagesize'].split()[0]) * 1024
+
+
+def test_hugetlb_shortage_fails_at_start(tmpdir_short):
+    """hugetlb memory that the host does not have is refused when the
+    backend is created (it was mapped MAP_NORESERVE, and molt died of
+    SIGBUS when it loaded the guest)."""
+    if hugetlb_free_bytes() >= 64 << 20:
+        pytest.skip('this host has 64 MiB of free hugetlb pages')
+    r = run_molt('-m', '64M', '-object', 'memory-backend-memfd,id=m,size=64M,hugetlb=on',
+                 '-machine', 'memory-backend=m', '-kernel', guest('hello'))
+    assert r.returncode == 1, r
+    assert r.stderr in ("molt: -object m: memory-backend-memfd 'm': cannot map 64 MiB: "
+                        "Cannot allocate memory\n",
+                        "molt: -object m: memory-backend-memfd 'm': memfd_create: "
+                        "Invalid argument\n")   # no hugetlbfs at all
 
 
 def test_dirtier_passes_its_self_check(start, tmpdir_short, accel):

@@ -1,5 +1,5 @@
-// Unit tests of runtime/unique_fd and runtime/event_loop on real pipes,
-// eventfds and threads.
+// Unit tests of runtime/unique_fd, runtime/event_loop and runtime/timer on
+// real pipes, eventfds, timerfds and threads.
 #include <doctest/doctest.h>
 
 #include <fcntl.h>
@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "runtime/event_loop.h"
+#include "runtime/timer.h"
 #include "runtime/unique_fd.h"
 
 using molt::EventLoop;
@@ -128,4 +129,45 @@ TEST_CASE("EventLoop: wake() from another thread ends a blocking wait") {
     waker.join();
     REQUIRE(n);
     CHECK(*n == 0);
+}
+
+TEST_CASE("Timer: fires once after its delay, on the loop; stop cancels; re-armable") {
+    auto loop = EventLoop::create();
+    REQUIRE(loop);
+    int fired = 0;
+    auto timer = molt::Timer::create(*loop, [&] { fired++; });
+    REQUIRE(timer);
+    CHECK_FALSE((*timer)->armed());
+    CHECK(*loop->run_once(50) == 0);           // disarmed: nothing
+    uint64_t t0 = molt::monotonic_ms();
+    REQUIRE((*timer)->start(100));
+    CHECK((*timer)->armed());
+    while (fired == 0 && molt::monotonic_ms() - t0 < 2000) REQUIRE(loop->run_once(2000));
+    CHECK(fired == 1);
+    CHECK(molt::monotonic_ms() - t0 >= 100);
+    CHECK_FALSE((*timer)->armed());
+    CHECK(*loop->run_once(200) == 0);          // one-shot
+    REQUIRE((*timer)->start(50));
+    (*timer)->stop();
+    CHECK(*loop->run_once(200) == 0);
+    CHECK(fired == 1);
+    REQUIRE((*timer)->start(0));               // "at once"
+    CHECK(*loop->run_once(1000) == 1);
+    CHECK(fired == 2);
+}
+
+TEST_CASE("Timer: destroying an armed timer removes its watch") {
+    auto loop = EventLoop::create();
+    REQUIRE(loop);
+    int fired = 0;
+    {
+        auto timer = molt::Timer::create(*loop, [&] { fired++; });
+        REQUIRE(timer);
+        REQUIRE((*timer)->start(10));
+    }
+    CHECK(*loop->run_once(100) == 0);
+    CHECK(fired == 0);
+    // Its fd number can be watched again by someone else.
+    Pipe p = make_pipe();
+    CHECK(loop->add(p.read_end.get(), EPOLLIN, [](uint32_t) {}));
 }
