@@ -71,7 +71,9 @@ def test_dirtier_has_a_dirty_rate(start, tmpdir_short, accel, mode):
     assert info['mode'] == mode
     assert info['dirty-rate'] > 0, info
     assert info['dirty-rate'] <= 64 * 2, info    # at most all of RAM per second (+ slack)
-    assert info['calc-time'] == 1
+    # The measured period in whole seconds, as QEMU: 1, or more when the
+    # timer fires late on a busy machine.
+    assert info['calc-time'] >= 1
     assert info['sample-pages'] == (512 if mode == 'page-sampling' else 0)
 
 
