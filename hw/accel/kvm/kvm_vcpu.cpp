@@ -152,16 +152,31 @@ void KvmVcpu::clear_pause() {
 }
 
 Result<Vcpu::Exit> KvmVcpu::run() {
-    while (!m_pause.load(std::memory_order_acquire)) {
+    bool pending = false;   // an I/O or MMIO exit handled, not yet completed by KVM
+    while (true) {
+        bool pause = m_pause.load(std::memory_order_acquire);
+        if (pause && !pending) return Exit::Paused;
+        if (pause) {
+            // KVM completes an I/O or MMIO exit (RIP past the instruction,
+            // the data of an IN or a read in place) only in the next
+            // KVM_RUN; with immediate_exit set, that KVM_RUN completes it
+            // and returns EINTR without running guest code (api.rst,
+            // KVM_RUN).  Paused without it, a saved state would replay
+            // the access.
+            // SAFETY: as in request_pause().
+            __atomic_store_n(&m_fd.run_area()->immediate_exit, 1, __ATOMIC_RELEASE);
+        }
         Result<void> r = m_fd.run();
+        pending = false;
         if (!r) {
             int err = r.error().errno_value();
             if (err == EINTR || err == EAGAIN) continue;
             return r.error();
         }
+        uint32_t reason = m_fd.run_area()->exit_reason;
+        pending = reason == KVM_EXIT_IO || reason == KVM_EXIT_MMIO;
         if (!MOLT_TRY(handle_exit())) return Exit::Halted;
     }
-    return Exit::Paused;
 }
 
 Result<bool> KvmVcpu::handle_exit() {

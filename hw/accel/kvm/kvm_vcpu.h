@@ -8,7 +8,9 @@
 // the kernel for an interrupt; without it, HLT exits to molt and halts
 // the vCPU, as under tcg.  Pausing from another thread: a flag, kvm_run's
 // immediate_exit, and SIGUSR1 to the vCPU thread to interrupt KVM_RUN
-// (STYLE.md 7: signal + immediate_exit).
+// (STYLE.md 7: signal + immediate_exit); an I/O or MMIO exit is completed
+// by KVM before run() returns Paused, so the paused state is consistent
+// (it can be saved and loaded elsewhere).
 #pragma once
 
 #include <pthread.h>

@@ -6,7 +6,8 @@
 // exact refusal with the device unchanged.  Behaviour after a load is
 // tested per device: queued serial bytes and a pending interrupt, a
 // virtqueue chain posted before the save and served after the load, a
-// received frame that waited for a buffer.
+// received frame that waited for a buffer.  The generated visitors carry
+// a whole MachineState and enforce the schema's bounds on input.
 #include <doctest/doctest.h>
 
 #include <functional>
@@ -17,6 +18,9 @@
 #include "hw/serial/serial.h"
 #include "hw/virtio/mmio.h"
 #include "hw/virtio/net/net.h"
+#include "qapi-types-machine.h"
+#include "qapi-visit-machine-state.h"
+#include "runtime/visit.h"
 #include "state_support.h"
 #include "virtio_support.h"
 
@@ -415,4 +419,55 @@ TEST_CASE("virtio-net state: a frame that waited for a buffer arrives after the 
     CHECK(got == frame);
     CHECK(b->net->wants_tap_readable());
     CHECK(b->net->counters().rx_frames == 1);
+}
+
+TEST_CASE("device state: the generated JSON visitors carry a MachineState; the schema bounds input") {
+    SerialCase sc;
+    auto uart = sc.make();
+    sc.exercise(*uart);
+    MmioCase mc;
+    auto transport = mc.make();
+    mc.exercise(*transport);
+    api::MachineState m;
+    m.cpu = api::X86CpuState{};
+    (*m.cpu)->rip = 0x100000;
+    *m.serial = uart->save();
+    m.serial->rx.assign(4096, 0xff);
+    api::VirtioNetDeviceState d;
+    d.id = "net0";
+    *d.transport = transport->save();
+    d.net->mac = "52:54:00:12:34:56";
+    d.net->rx_frame = std::vector<uint8_t>(Net::kMaxFrame, 0xab);
+    d.net->kicked = true;
+    d.net->tx_frames = uint64_t{1} << 63;
+    m.nets.push_back(d);
+    REQUIRE(validate(m));
+    std::string text = to_json(m);
+    Result<Json> doc = Json::parse(text);
+    REQUIRE(doc);
+    Result<api::MachineState> back = from_json<api::MachineState>(doc->value());
+    REQUIRE_MESSAGE(back, back.error().message());
+    CHECK(*back == m);
+    struct Case {
+        std::string from, to, message;
+    };
+    const Case cases[] = {
+        {"\"ier\": 7", "\"ier\": 16", "Parameter 'serial.ier' expects a value between 0 and 15"},
+        {"\"rx\": [255, ", "\"rx\": [255, 255, ", "Parameter 'serial.rx' expects a list of 0 to 4096 elements"},
+        {"\"interrupt-status\": 1", "\"interrupt-status\": 4",
+         "Parameter 'nets[0].transport.interrupt-status' expects a value between 0 and 3"},
+        {"\"rx-frame\": [171, ", "\"rx-frame\": [171, 171, ",
+         "Parameter 'nets[0].net.rx-frame' expects a list of 1 to 65561 elements"},
+        {"\"size\": 8", "\"size\": 65536", "Parameter 'nets[0].transport.queues[0].size' expects uint16_t"},
+    };
+    for (const Case& c : cases) {
+        CAPTURE(c.to);
+        std::string t = text;
+        size_t at = t.find(c.from);
+        REQUIRE(at != std::string::npos);
+        t.replace(at, c.from.size(), c.to);
+        Result<api::MachineState> r = from_json<api::MachineState>(Json::parse(t)->value());
+        REQUIRE_FALSE(r);
+        CHECK(r.error().message() == c.message);
+    }
 }

@@ -1,12 +1,14 @@
 // Unit tests of the accelerators' vCPU state (schema X86CpuState): the
 // boot state as both report it, and save -> load -> save round trips, on
-// real Unicorn and, where /dev/kvm opens, on real KVM (else skipped).
+// real Unicorn and, where /dev/kvm opens, on real KVM (else skipped); a
+// pause right after a KVM I/O exit leaves the instruction completed.
 #include <doctest/doctest.h>
 
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <vector>
 
 #include "hw/accel/kvm/kvm_vcpu.h"
@@ -66,4 +68,55 @@ TEST_CASE("kvm vCPU: boot state (long mode) and state round trip" *
     api::X86CpuState s = *(*cpu)->save_state();
     CHECK((s.efer & 0x500) == 0x500);   // LME | LMA
     CHECK((s.cr0 & 0x80000001) == 0x80000001);
+}
+
+namespace {
+
+// Port 0x80: a read gives 0x42, a write is recorded; either asks the vCPU
+// to pause while its exit is being handled.
+struct PausingPort : BusDevice {
+    Vcpu* vcpu = nullptr;
+    int written = -1;
+    void read(uint64_t, std::span<uint8_t> data) override {
+        data[0] = 0x42;
+        vcpu->request_pause();
+    }
+    void write(uint64_t, std::span<const uint8_t> data) override {
+        written = data[0];
+        vcpu->request_pause();
+    }
+};
+
+}  // namespace
+
+TEST_CASE("kvm vCPU: a pause during an I/O exit completes the instruction first (state is consistent)" *
+          doctest::skip(!kvm_usable())) {
+    Ram host;
+    GuestMemory ram(host.span());
+    // mov dx, 0x80; in al, dx; out dx, al; hlt
+    const uint8_t code[] = {0x66, 0xba, 0x80, 0x00, 0xec, 0xee, 0xf4};
+    std::memcpy(host.span().data() + 0x100000, code, sizeof(code));
+    Bus pio("pio"), mmio("mmio");
+    PausingPort port;
+    REQUIRE(pio.insert(0x80, 1, &port));
+    auto kvm = kvm::Kvm::open();
+    REQUIRE(kvm);
+    auto vm = kvm->create_vm();
+    REQUIRE(vm);
+    REQUIRE(vm->set_memory(0, 0, host.size, host.p, 0));
+    auto cpu = KvmVcpu::create(*kvm, *vm, ram, pio, mmio);
+    REQUIRE(cpu);
+    port.vcpu = cpu->get();
+    REQUIRE((*cpu)->set_boot_state(0x100000, 0));
+    REQUIRE(*(*cpu)->run() == Vcpu::Exit::Paused);
+    api::X86CpuState s = *(*cpu)->save_state();
+    CHECK(s.rip == 0x100005);           // past the IN
+    CHECK((s.rax & 0xff) == 0x42);      // with its data
+    (*cpu)->clear_pause();
+    REQUIRE(*(*cpu)->run() == Vcpu::Exit::Paused);
+    CHECK(port.written == 0x42);
+    CHECK((*cpu)->save_state()->rip == 0x100006);   // past the OUT: a load would not repeat it
+    (*cpu)->clear_pause();
+    CHECK(*(*cpu)->run() == Vcpu::Exit::Halted);
+    CHECK(port.written == 0x42);
 }
