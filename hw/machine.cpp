@@ -233,6 +233,15 @@ Result<api::X86CpuState> Machine::cpu_state() {
     return st;
 }
 
+std::vector<std::string> Machine::migration_blockers() const {
+    std::vector<std::string> reasons;
+    if (m_linux) {
+        reasons.push_back("a Linux guest on kvm: its interrupt controller, timer, MSR and XSAVE "
+                          "state are not migrated yet by this molt");
+    }
+    return reasons;
+}
+
 Result<void> Machine::start_dirty_log() {
     std::lock_guard guard(m_dirty_lock);
     if (m_dirty) return Error("dirty page tracking is already on");

@@ -103,6 +103,10 @@ public:
     // (x-query-machine-state).
     Result<api::MachineState> query_state();
 
+    // Why this machine cannot be migrated now (empty: it can), for every
+    // migration mode: state molt does not save yet.
+    std::vector<std::string> migration_blockers() const;
+
     // Guest RAM for migration: its size, and the host mapping (read by the
     // sending thread while the guest runs; written by the receiving
     // thread before the guest ever runs).

@@ -52,6 +52,8 @@ Result<void> MigrationControl::migrate(const api::MigrationAddress& addr) {
         return Error("Guest is waiting for an incoming migration");
     }
     if (!m_vmm.machine) return Error("there is no machine to migrate yet");
+    std::vector<std::string> blockers = m_vmm.machine->migration_blockers();
+    if (!blockers.empty()) return Error(blockers.front());
     api::MigrationParameters p = m_vmm.params.get();
     if (p.mode.value_or(api::MigMode::Normal) != api::MigMode::Normal) {
         return Error("migration mode " + std::string(api::to_string(*p.mode)) +
@@ -200,7 +202,11 @@ Result<void> MigrationControl::finish_incoming() {
 
 api::MigrationInfo MigrationControl::info() const {
     api::MigrationInfo info{};
-    if (!m_status) return info;   // no migration yet: {} as QEMU
+    if (m_vmm.machine) {
+        std::vector<std::string> blockers = m_vmm.machine->migration_blockers();
+        if (!blockers.empty()) info.blocked_reasons = blockers;
+    }
+    if (!m_status) return info;   // no migration yet: {} as QEMU (or only the blockers)
     info.status = *m_status;
     if (m_error && (*m_status == MigrationStatus::Failed || *m_status == MigrationStatus::Cancelled)) {
         info.error_desc = *m_error;

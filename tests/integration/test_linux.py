@@ -99,6 +99,12 @@ def test_kvm_linux_boots_to_a_shell_and_answers_ping(netns, linux):
     console.wait_for('42-from-the-shell', 30)
     q = Qmp(qmp)
     assert q.ok('query-status')['status'] == 'running'
+    # Its kvm state is not migrated yet: a blocker, and the guest runs on.
+    blocked = q.ok('query-migrate')['blocked-reasons']
+    assert blocked and 'a Linux guest on kvm' in blocked[0]
+    r = q.cmd('migrate', {'uri': 'unix:/nonexistent'})
+    assert r['error']['desc'] == blocked[0]
+    assert q.ok('query-status')['status'] == 'running'
     q.cmd('quit')
     assert proc.wait(10 * time_scale()) == 0
 
