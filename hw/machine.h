@@ -103,6 +103,12 @@ public:
     // (x-query-machine-state).
     Result<api::MachineState> query_state();
 
+    // Throttles the vCPU to run 100 - percent of the time (auto-converge;
+    // 0: off).  Main thread.
+    void set_cpu_throttle(int percent) {
+        if (m_thread) m_thread->set_throttle(percent);
+    }
+
     // Why this machine cannot be migrated now (empty: it can), for every
     // migration mode: state molt does not save yet.
     std::vector<std::string> migration_blockers() const;

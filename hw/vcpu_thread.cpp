@@ -1,6 +1,9 @@
 // VcpuThread; see vcpu_thread.h.
 #include "hw/vcpu_thread.h"
 
+#include <algorithm>
+#include <chrono>
+
 namespace molt::hw {
 
 VcpuThread::VcpuThread(Vcpu& vcpu, std::function<void()> notify)
@@ -15,6 +18,7 @@ VcpuThread::~VcpuThread() {
         m_cv.notify_all();
     }
     m_thread.join();
+    if (m_throttle_thread.joinable()) m_throttle_thread.join();
 }
 
 void VcpuThread::loop() {
@@ -24,6 +28,8 @@ void VcpuThread::loop() {
         m_cv.wait(lock, [this] { return m_exit || (m_want_run && m_state == State::Running); });
         if (m_exit) return;
         m_in_guest = true;
+        ++m_runs;
+        m_cv.notify_all();
         lock.unlock();
         Result<Vcpu::Exit> r = m_vcpu.run();
         lock.lock();
@@ -36,14 +42,54 @@ void VcpuThread::loop() {
         } else if (*r == Vcpu::Exit::Halted) {
             m_state = State::Halted;
             report = true;
+        } else if (m_throttle_kicked && m_want_run && !m_exit) {
+            throttle_sleep(lock);
         }
         m_cv.notify_all();
         if (report && m_notify) m_notify();
     }
 }
 
+void VcpuThread::throttle_sleep(std::unique_lock<std::mutex>& lock) {
+    m_throttle_kicked = false;
+    m_vcpu.clear_pause();
+    int pct = m_throttle.load();
+    if (pct <= 0) return;
+    auto sleep = std::chrono::microseconds(10000 * pct / (100 - pct));
+    m_cv.wait_for(lock, sleep, [this] { return m_exit || !m_want_run; });
+}
+
+void VcpuThread::set_throttle(int percent) {
+    percent = std::clamp(percent, 0, 99);
+    std::unique_lock lock(m_lock);
+    m_throttle.store(percent);
+    if (percent > 0 && !m_throttle_thread.joinable()) {
+        m_throttle_thread = std::thread([this] { throttle_loop(); });
+    }
+    m_cv.notify_all();
+}
+
+// Kicks the vCPU out of guest code after each 10 ms it spends there.
+void VcpuThread::throttle_loop() {
+    std::unique_lock lock(m_lock);
+    while (!m_exit) {
+        m_cv.wait(lock, [this] { return m_exit || (m_throttle.load() > 0 && m_in_guest); });
+        if (m_exit) return;
+        uint64_t episode = m_runs;
+        m_cv.wait_for(lock, std::chrono::milliseconds(10),
+                      [this, episode] { return m_exit || m_runs != episode || !m_in_guest; });
+        if (!m_exit && m_in_guest && m_runs == episode && m_throttle.load() > 0 && m_want_run) {
+            m_throttle_kicked = true;
+            m_vcpu.request_pause();
+            // Wait until the vCPU has taken the kick before the next period.
+            m_cv.wait(lock, [this, episode] { return m_exit || m_runs != episode || !m_want_run; });
+        }
+    }
+}
+
 void VcpuThread::resume() {
     std::unique_lock lock(m_lock);
+    m_throttle_kicked = false;
     m_vcpu.clear_pause();
     m_want_run = true;
     if (m_state == State::Paused) m_state = State::Running;

@@ -10,6 +10,7 @@
 // wake the main loop).
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
@@ -34,8 +35,18 @@ public:
     State state() const;
     std::optional<Error> failure() const;
 
+    // CPU throttling (migration auto-converge), as QEMU: for `percent`
+    // (0..99) of the time the vCPU sleeps - after each 10 ms of guest code
+    // it sleeps 10 ms * percent / (100 - percent).  0: no throttling.
+    // Any thread.
+    void set_throttle(int percent);
+    int throttle() const { return m_throttle.load(); }
+
 private:
     void loop();
+    void throttle_loop();
+    // After a pause that only the throttle asked for: sleep, then go on.
+    void throttle_sleep(std::unique_lock<std::mutex>& lock);
 
     Vcpu& m_vcpu;
     std::function<void()> m_notify;
@@ -46,6 +57,10 @@ private:
     bool m_in_guest = false;
     bool m_exit = false;
     std::optional<Error> m_failure;
+    std::atomic<int> m_throttle{0};
+    bool m_throttle_kicked = false;
+    uint64_t m_runs = 0;               // times the vCPU entered guest code
+    std::thread m_throttle_thread;     // started by the first set_throttle
     std::thread m_thread;
 };
 

@@ -70,9 +70,17 @@ Result<void> MigrationControl::migrate(const api::MigrationAddress& addr) {
     m_stop_requested = false;
     m_stop_reply.reset();
     set_status(MigrationStatus::Setup);
-    migration::OutgoingConfig config{p.max_bandwidth.value_or(0), p.downtime_limit.value_or(300)};
+    migration::OutgoingConfig config;
+    config.max_bandwidth = p.max_bandwidth.value_or(0);
+    config.downtime_limit_ms = p.downtime_limit.value_or(300);
+    config.auto_converge = p.auto_converge.value_or(false);
+    config.trigger_threshold = p.throttle_trigger_threshold.value_or(50);
+    config.throttle_initial = p.cpu_throttle_initial.value_or(20);
+    config.throttle_increment = p.cpu_throttle_increment.value_or(10);
+    config.max_throttle = p.max_cpu_throttle.value_or(99);
+    // The throttle is applied on the main thread (poll), which owns the machine.
     migration::Outgoing::Hooks hooks{[this] { return stop_and_save_from_thread(); },
-                                     [this] { m_loop.wake(); }};
+                                     [this] { m_loop.wake(); }, nullptr};
     m_out = std::make_unique<migration::Outgoing>(*m_vmm.machine, std::move(channel), config, hooks);
     set_status(MigrationStatus::Active);
     m_out->start();
@@ -112,6 +120,8 @@ void MigrationControl::finish_outgoing() {
     std::optional<Error> e = m_out->error();
     m_out.reset();
     (void)m_vmm.machine->stop_dirty_log();
+    m_throttle = 0;
+    m_vmm.machine->set_cpu_throttle(0);
     Clock::time_point now = Clock::now();
     m_total_ms = ms_between(m_start, now);
     if (e) {
@@ -136,6 +146,10 @@ Result<void> MigrationControl::poll() {
     if (m_out) {
         serve_stop_request();
         migration::OutgoingStats s = m_out->stats();
+        if (s.cpu_throttle != m_throttle) {
+            m_throttle = s.cpu_throttle;
+            m_vmm.machine->set_cpu_throttle(m_throttle);
+        }
         uint64_t begun = s.pass + 1;   // pass n+1 begins when pass n ended
         while (m_pass < begun) {
             ++m_pass;
@@ -235,6 +249,7 @@ api::MigrationInfo MigrationControl::info() const {
     if (m_out) {
         info.total_time = ms_between(m_start, Clock::now());
         info.expected_downtime = static_cast<int64_t>(s.expected_downtime_ms);
+        if (s.cpu_throttle > 0) info.cpu_throttle_percentage = s.cpu_throttle;
     } else {
         if (m_total_ms) info.total_time = *m_total_ms;
         if (m_downtime_ms) info.downtime = *m_downtime_ms;

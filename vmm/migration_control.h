@@ -66,6 +66,7 @@ private:
     migration::Channel m_listener;
     bool m_exit_on_error = true;
     uint64_t m_pass = 0;
+    int m_throttle = 0;   // auto-converge's percentage, as applied
     bool m_was_running = false;
     bool m_stopped = false;
     Clock::time_point m_start, m_stop;

@@ -83,6 +83,18 @@ Result<double> Outgoing::send_pass(stream::StreamWriter& w, const std::vector<ui
     return took;
 }
 
+void Outgoing::converge(uint64_t sent, uint64_t dirty, OutgoingStats& s) {
+    if (!m_config.auto_converge) return;
+    uint64_t threshold = sent * static_cast<uint64_t>(m_config.trigger_threshold) / 100;
+    if (dirty <= threshold) return;
+    if (++m_high_dirty_passes < 2) return;
+    m_high_dirty_passes = 0;
+    s.cpu_throttle = s.cpu_throttle == 0
+        ? m_config.throttle_initial
+        : std::min(s.cpu_throttle + m_config.throttle_increment, m_config.max_throttle);
+    if (m_hooks.throttle) m_hooks.throttle(s.cpu_throttle);
+}
+
 Result<void> Outgoing::migrate() {
     Clock::time_point setup_start = Clock::now();
     stream::StreamWriter w(std::move(m_channel.fd));
@@ -113,6 +125,7 @@ Result<void> Outgoing::migrate() {
         s.remaining = count_pages(dirty) * stream::kPageBytes;
         s.expected_downtime_ms = bytes_per_ms > 0
             ? static_cast<uint64_t>(static_cast<double>(s.remaining) / bytes_per_ms) : 0;
+        if (pass >= 2) converge(w.position() - before, s.remaining, s);
         publish(s);
         if (s.expected_downtime_ms <= m_config.downtime_limit_ms || pass >= kMaxPasses) break;
     }

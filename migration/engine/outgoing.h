@@ -40,6 +40,14 @@ struct DeviceSection {
 struct OutgoingConfig {
     uint64_t max_bandwidth = 0;        // bytes/s while the guest runs (0: no cap)
     uint64_t downtime_limit_ms = 300;
+    // auto-converge: throttle the guest when it dirties more than
+    // trigger_threshold % of what a pass sends, twice in a row; start at
+    // throttle_initial %, then add throttle_increment up to max_throttle.
+    bool auto_converge = false;
+    int trigger_threshold = 50;
+    int throttle_initial = 20;
+    int throttle_increment = 10;
+    int max_throttle = 99;
 };
 
 struct OutgoingStats {
@@ -56,6 +64,7 @@ struct OutgoingStats {
     uint64_t precopy_bytes = 0;
     uint64_t downtime_bytes = 0;
     uint64_t setup_ms = 0;
+    int cpu_throttle = 0;              // auto-converge's current percentage
 };
 
 class Outgoing {
@@ -68,6 +77,8 @@ public:
         std::function<Result<std::vector<DeviceSection>>()> stop_and_save;
         // Any thread: something changed (stats, a pass, the end).
         std::function<void()> wake;
+        // Migration thread: throttle the guest to `percent` (auto-converge).
+        std::function<void(int percent)> throttle;
     };
 
     Outgoing(hw::Machine& machine, Channel channel, OutgoingConfig config, Hooks hooks);
@@ -88,6 +99,9 @@ private:
     Result<double> send_pass(stream::StreamWriter& w, const std::vector<uint64_t>& dirty,
                              RateLimiter& limiter, bool precopy);
     void publish(const OutgoingStats& s);
+    // auto-converge after a pass that sent `sent` bytes and left `dirty`.
+    void converge(uint64_t sent, uint64_t dirty, OutgoingStats& s);
+    int m_high_dirty_passes = 0;
 
     hw::Machine& m_machine;
     Channel m_channel;

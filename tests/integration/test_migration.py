@@ -7,6 +7,7 @@ tcg here; kvm where /dev/kvm opens (the nested KVM lane)."""
 
 import os
 import socket
+import threading
 import time
 
 import pytest
@@ -276,3 +277,44 @@ def test_a_paused_guest_arrives_paused(start, tmpdir_short):
     src_round = last_round(read(src_out))
     qd.ok('cont')
     check_destination(dst, dst_out, src_round)
+
+
+def round_rate(path: str, seconds: float = 2.0) -> float:
+    first = last_round(read(path))
+    time.sleep(seconds)
+    return (last_round(read(path)) - first) / seconds
+
+
+def test_auto_converge_throttles_the_guest_and_cancel_lifts_it(start, tmpdir_short):
+    path = os.path.join(tmpdir_short, 'mig.sock')
+    src_out = os.path.join(tmpdir_short, 'src.txt')
+    src = start('-accel', 'tcg', '-m', '16M', '-kernel', DIRTIER, '-serial', 'file:' + src_out)
+    lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)   # a sink that reads all
+    lsock.bind(path)
+    lsock.listen(1)
+    wait_for_text(src_out, 'dirtier: round 2 ok')
+    free = round_rate(src_out)
+    q = src.connect()
+    q.ok('migrate-set-capabilities', {'capabilities': [
+        {'capability': 'auto-converge', 'state': True}]})
+    # 16 MB/s for 16 MiB that the guest rewrites all the time: it never
+    # converges, so auto-converge steps the throttle up each other pass.
+    q.ok('migrate-set-parameters', {'max-bandwidth': 16 << 20, 'cpu-throttle-initial': 50,
+                                    'cpu-throttle-increment': 20})
+    q.ok('migrate', {'uri': 'unix:' + path})
+    c, _ = lsock.accept()
+    threading.Thread(target=lambda: [None for _ in iter(lambda: c.recv(1 << 20), b'')],
+                     daemon=True).start()
+    deadline = time.monotonic() + 60 * time_scale()
+    info = q.ok('query-migrate')
+    while info.get('cpu-throttle-percentage', 0) < 70 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        info = q.ok('query-migrate')
+    assert info['status'] == 'active' and info['cpu-throttle-percentage'] >= 70, info
+    throttled = round_rate(src_out)
+    assert throttled < 0.6 * free, (free, throttled)    # 70 %: about 0.3 of the speed
+    q.ok('migrate_cancel')
+    assert wait_status(q, ('cancelled',))['status'] == 'cancelled'
+    assert 'cpu-throttle-percentage' not in q.ok('query-migrate')
+    assert round_rate(src_out) > 0.8 * free               # the throttle is gone
+    c.close()
