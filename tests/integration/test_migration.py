@@ -318,3 +318,28 @@ def test_auto_converge_throttles_the_guest_and_cancel_lifts_it(start, tmpdir_sho
     assert 'cpu-throttle-percentage' not in q.ok('query-migrate')
     assert round_rate(src_out) > 0.8 * free               # the throttle is gone
     c.close()
+
+
+def event_time(e: dict) -> float:
+    return e['timestamp']['seconds'] + e['timestamp']['microseconds'] / 1e6
+
+
+def test_downtime_stays_within_the_limit(start, tmpdir_short, accel):
+    """A guest whose dirty rest fits: the pause (reported, and STOP on the
+    source to RESUME on the destination) stays under downtime-limit."""
+    path = os.path.join(tmpdir_short, 'mig.sock')
+    src_out, dst_out = os.path.join(tmpdir_short, 'src.txt'), os.path.join(tmpdir_short, 'dst.txt')
+    args = ['-accel', accel, '-m', '64M', '-kernel', os.path.join(GUESTS, 'guest-hello')]
+    src = start(*args, '-serial', 'file:' + src_out)
+    dst = start(*args, '-serial', 'file:' + dst_out, '-incoming', 'unix:' + path)
+    listening(dst)
+    wait_for_text(src_out, 'molt guest: PASS')
+    q, qd = src.connect(), dst.connect()
+    q.ok('migrate-set-parameters', {'downtime-limit': 100, 'max-bandwidth': 1 << 40})
+    q.ok('migrate', {'uri': 'unix:' + path})
+    info = wait_status(q, ('completed', 'failed'))
+    assert info['status'] == 'completed', info
+    assert info['downtime'] <= 100, info
+    stop = event_time(q.wait_event('STOP'))
+    resume = event_time(qd.wait_event('RESUME', timeout=30 * time_scale()))
+    assert 0 <= resume - stop <= 0.100 + 0.05 * time_scale(), (stop, resume)
