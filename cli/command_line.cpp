@@ -275,6 +275,7 @@ Result<void> opt_d(CommandLine& cl, std::string_view arg) {
 
 Result<void> flag_S(CommandLine& cl, std::string_view) { cl.start_paused = true; return ok(); }
 Result<void> flag_precreate(CommandLine& cl, std::string_view) { cl.precreate = true; return ok(); }
+Result<void> flag_no_reboot(CommandLine& cl, std::string_view) { cl.no_reboot = true; return ok(); }
 Result<void> flag_nodefaults(CommandLine& cl, std::string_view) { cl.nodefaults = true; return ok(); }
 Result<void> flag_daemonize(CommandLine& cl, std::string_view) { cl.daemonize = true; return ok(); }
 Result<void> flag_nographic(CommandLine& cl, std::string_view) {
@@ -309,6 +310,7 @@ constexpr Option kOptions[] = {
     {"compat", true, opt_compat, "[deprecated|unstable]-[input=accept|reject|crash|output=accept|hide],..."},
     {"global", true, opt_global, "migration.PARAMETER=VALUE"},
     {"S", false, flag_S, "do not start the vCPUs (wait for 'cont')"},
+    {"no-reboot", false, flag_no_reboot, "exit instead of rebooting when the guest resets"},
     {"precreate", false, flag_precreate, "serve QMP before creating backends, until precreate-exit"},
     {"nodefaults", false, flag_nodefaults, "no default devices"},
     {"nographic", false, flag_nographic, "no display; serial on stdio by default"},

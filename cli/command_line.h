@@ -71,6 +71,7 @@ struct CommandLine {
     std::vector<migration::ParameterProperty> migration_globals;
 
     bool start_paused = false;   // -S
+    bool no_reboot = false;      // -no-reboot
     bool precreate = false;
     bool nodefaults = false;
     bool nographic = false;

@@ -194,6 +194,7 @@ Result<void> Machine::reset() {
     for (NetDevice& n : m_nets) n.transport->device_reset();
     if (!m_thread) return ok();
     m_failure_reported = false;
+    m_reset_reported = false;
     if (!m_setup.kernel) {
         // A machine without a guest got its vCPU from a state load: at
         // power-on it has no guest code again.
@@ -291,6 +292,13 @@ std::optional<Error> Machine::take_failure() {
     std::optional<Error> f = m_thread->failure();
     if (f) m_failure_reported = true;
     return f;
+}
+
+bool Machine::take_reset_request() {
+    if (!m_thread || m_reset_reported) return false;
+    if (m_thread->state() != VcpuThread::State::ResetRequested) return false;
+    m_reset_reported = true;
+    return true;
 }
 
 VcpuThread::State Machine::vcpu_state() const {

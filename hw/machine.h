@@ -136,6 +136,9 @@ public:
 
     // A fault the vCPU hit since the last call (main thread).
     std::optional<Error> take_failure();
+    // Whether the guest asked for a reset since the last call (main
+    // thread); the caller resets the machine or shuts it down.
+    bool take_reset_request();
     VcpuThread::State vcpu_state() const;
 
     // Bytes typed on the serial port's host side (main loop).
@@ -199,6 +202,7 @@ private:
     std::mutex m_dirty_lock;                // m_dirty, m_vm for the dirty log
     std::unique_ptr<VcpuThread> m_thread;
     bool m_failure_reported = false;
+    bool m_reset_reported = false;
     bool m_running = false;              // resumed and not paused since
 };
 

@@ -42,6 +42,9 @@ void VcpuThread::loop() {
         } else if (*r == Vcpu::Exit::Halted) {
             m_state = State::Halted;
             report = true;
+        } else if (*r == Vcpu::Exit::Reset) {
+            m_state = State::ResetRequested;
+            report = true;
         } else if (m_throttle_kicked && m_want_run && !m_exit) {
             throttle_sleep(lock);
         }

@@ -23,7 +23,9 @@ namespace molt::hw {
 
 class VcpuThread {
 public:
-    enum class State { Paused, Running, Halted, Failed };
+    // ResetRequested: the guest asked for a reset; the vCPU waits for the
+    // machine to do it.
+    enum class State { Paused, Running, Halted, Failed, ResetRequested };
 
     VcpuThread(Vcpu& vcpu, std::function<void()> notify);
     ~VcpuThread();   // stops and joins

@@ -28,12 +28,26 @@ private:
 };
 
 // Called by the main loop after every wake-up: a vCPU fault stops the VM
-// in internal-error with one line on stderr.
-inline void check_machine(hw::Machine& machine, RunStateMachine& run_state) {
+// in internal-error with one line on stderr; a guest's reset request (a
+// triple fault) resets the machine (RESET, guest-reset), or with
+// -no-reboot shuts it down (SHUTDOWN, guest-reset) and returns true: molt
+// then exits, as QEMU.
+inline bool check_machine(hw::Machine& machine, RunStateMachine& run_state, bool no_reboot) {
     if (std::optional<Error> f = machine.take_failure()) {
         std::fprintf(stderr, "molt: vCPU 0: %s\n", f->message().c_str());
         run_state.internal_error();
     }
+    if (!machine.take_reset_request()) return false;
+    if (no_reboot) {
+        run_state.shutdown(api::ShutdownCause::GuestReset);
+        return true;
+    }
+    Result<void> r = run_state.reset(api::ShutdownCause::GuestReset);
+    if (!r) {
+        std::fprintf(stderr, "molt: guest reset: %s\n", r.error().message().c_str());
+        run_state.internal_error();
+    }
+    return false;
 }
 
 // -serial stdio's input: what arrives on stdin goes to the UART's receive

@@ -167,7 +167,10 @@ Result<void> run(const cli::CommandLine& cl) {
     std::optional<Error> fatal;
     MOLT_TRY(serve_while(loop, vmm, [&] {
         if (vmm.machine) {
-            check_machine(*vmm.machine, *vmm.run_state);
+            if (check_machine(*vmm.machine, *vmm.run_state, cl.no_reboot)) {
+                vmm.quit = true;   // -no-reboot: the guest's reset ends molt
+                return false;
+            }
             net_watch.update(loop, *vmm.machine);
         }
         Result<void> m = vmm.migration->poll();

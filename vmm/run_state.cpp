@@ -95,7 +95,8 @@ void RunStateMachine::incoming_done(bool source_running) {
 }
 
 void RunStateMachine::shutdown(api::ShutdownCause cause) {
-    bool guest = cause == api::ShutdownCause::GuestShutdown;
+    using C = api::ShutdownCause;
+    bool guest = cause == C::GuestShutdown || cause == C::GuestReset || cause == C::GuestPanic;
     api::emit_shutdown(m_events, guest, cause);
 }
 

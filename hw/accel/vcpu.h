@@ -11,7 +11,9 @@ namespace molt::hw {
 
 class Vcpu {
 public:
-    enum class Exit { Halted, Paused };
+    // Reset: the guest asked for a reset (kvm: a triple fault, which on a
+    // PC resets the machine).
+    enum class Exit { Halted, Paused, Reset };
 
     virtual ~Vcpu() = default;
     // Called once on the vCPU thread before the first run().

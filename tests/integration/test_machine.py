@@ -97,9 +97,11 @@ def test_stop_and_cont_with_a_guest(start, tmpdir_short, accel):
     assert open(out, newline='').read().count('molt guest: hello') == 1
 
 
-def test_guest_fault_stops_the_vm_not_molt(start, tmpdir_short, accel):
+def test_guest_fault_stops_the_vm_not_molt(start, tmpdir_short):
+    """tcg: Unicorn reports the access to memory outside the page tables
+    as a fault, and the VM stops in internal-error."""
     out = os.path.join(tmpdir_short, 'serial.txt')
-    m = start('-accel', accel, '-kernel', guest('fault'), '-serial', 'file:' + out)
+    m = start('-accel', 'tcg', '-kernel', guest('fault'), '-serial', 'file:' + out)
     wait_for_text(out, 'about to fault')
     q = m.connect()
     deadline = time.monotonic() + 10
@@ -116,6 +118,33 @@ def test_guest_fault_stops_the_vm_not_molt(start, tmpdir_short, accel):
     q.ok('quit')
     assert m.wait() == 0
     assert 'molt: vCPU 0: guest fault at RIP' in m.proc.stderr.read()
+
+
+def test_kvm_triple_fault_resets_the_guest(start, tmpdir_short):
+    """kvm: the fault guest's access to an unmapped address, with no IDT,
+    is a triple fault; a PC resets then, and so does molt (as QEMU): RESET
+    (guest-reset), and the guest starts over."""
+    if not kvm_usable():
+        pytest.skip('/dev/kvm is not available here (the nested KVM lane runs this)')
+    out = os.path.join(tmpdir_short, 'serial.txt')
+    m = start('-accel', 'kvm', '-kernel', guest('fault'), '-serial', 'file:' + out)
+    q = m.connect()
+    e = q.wait_event('RESET', timeout=30)
+    assert e['data'] == {'guest': True, 'reason': 'guest-reset'}
+    wait_for_text(out, 'about to fault\r\nmolt guest: about to fault', timeout=30)
+    assert q.ok('query-status')['status'] == 'running'
+
+
+def test_kvm_triple_fault_with_no_reboot_shuts_down(start, tmpdir_short):
+    if not kvm_usable():
+        pytest.skip('/dev/kvm is not available here (the nested KVM lane runs this)')
+    out = os.path.join(tmpdir_short, 'serial.txt')
+    m = start('-accel', 'kvm', '-no-reboot', '-kernel', guest('fault'), '-serial', 'file:' + out)
+    q = m.connect()
+    e = q.wait_event('SHUTDOWN', timeout=30)
+    assert e['data'] == {'guest': True, 'reason': 'guest-reset'}
+    assert m.wait(30) == 0
+    assert open(out, newline='').read().count('about to fault') == 1
 
 
 def test_bad_kernel_leaves_nothing(tmpdir_short):

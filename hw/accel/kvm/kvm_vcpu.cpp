@@ -175,21 +175,19 @@ Result<Vcpu::Exit> KvmVcpu::run() {
         }
         uint32_t reason = m_fd.run_area()->exit_reason;
         pending = reason == KVM_EXIT_IO || reason == KVM_EXIT_MMIO;
-        if (!MOLT_TRY(handle_exit())) return Exit::Halted;
+        std::optional<Exit> exit = MOLT_TRY(handle_exit());
+        if (exit) return *exit;
     }
 }
 
-Result<bool> KvmVcpu::handle_exit() {
+Result<std::optional<Vcpu::Exit>> KvmVcpu::handle_exit() {
     kvm_run& run = *m_fd.run_area();
     switch (run.exit_reason) {
-    case KVM_EXIT_IO: handle_io(run); return true;
-    case KVM_EXIT_MMIO: handle_mmio(run); return true;
-    case KVM_EXIT_INTR: return true;
-    case KVM_EXIT_HLT: return false;
-    case KVM_EXIT_SHUTDOWN: {
-        kvm_regs regs = MOLT_TRY(m_fd.regs());
-        return Error("guest fault at RIP " + hex(regs.rip) + ": triple fault (shutdown)");
-    }
+    case KVM_EXIT_IO: handle_io(run); return std::nullopt;
+    case KVM_EXIT_MMIO: handle_mmio(run); return std::nullopt;
+    case KVM_EXIT_INTR: return std::nullopt;
+    case KVM_EXIT_HLT: return Exit::Halted;
+    case KVM_EXIT_SHUTDOWN: return Exit::Reset;   // a triple fault
     case KVM_EXIT_FAIL_ENTRY:
         return Error("KVM entry failed, hardware reason " +
                      hex(run.fail_entry.hardware_entry_failure_reason));

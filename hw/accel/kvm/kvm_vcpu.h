@@ -17,6 +17,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 
 #include "hw/accel/kvm/kvm.h"
 #include "hw/accel/vcpu.h"
@@ -46,7 +47,8 @@ private:
     KvmVcpu(kvm::VcpuFd fd, const GuestMemory& ram, const Bus& pio, const Bus& mmio)
         : m_fd(std::move(fd)), m_ram(ram), m_pio(pio), m_mmio(mmio) {}
     Result<void> enter_long_mode(const kvm_regs& regs, uint16_t code_selector, uint16_t data_selector);
-    Result<bool> handle_exit();   // false: halted
+    // nullopt: go on running.
+    Result<std::optional<Exit>> handle_exit();
     void handle_io(kvm_run& run);
     void handle_mmio(kvm_run& run);
 
