@@ -93,12 +93,6 @@ Result<std::unique_ptr<KvmVcpu>> KvmVcpu::create(const kvm::Kvm& kvm, const kvm:
         // "Running under a hypervisor": how a guest knows to look for
         // KVM's leaves at 0x40000000 (kvm-clock); KVM leaves the bit to us.
         if (e.function == 1) e.ecx |= 1u << 31;
-        // XSAVE area size for the features XCR0 enables: at power-on only
-        // x87 (legacy area 512 + header 64).  KVM reports the host's size
-        // and recomputes it only when the guest enables more than x87/SSE,
-        // so a guest using just those would see a size that does not match
-        // (Linux: "XSAVE consistency problem").
-        if (e.function == 0xd && (e.index == 0 || e.index == 1)) e.ebx = 512 + 64;
     }
     MOLT_TRY(fd.set_cpuid(cpuid));
     install_kick_handler();
