@@ -39,8 +39,10 @@ uint64_t count_pages(const std::vector<uint64_t>& bits) {
 
 Result<SendProgress> send_dirty_pages(stream::StreamWriter& w, std::span<const uint8_t> ram,
                                       const std::vector<uint64_t>& dirty, RateLimiter& limiter,
-                                      const std::atomic<bool>& cancel) {
+                                      const std::atomic<bool>& cancel,
+                                      const SendProgressFn& progress) {
     SendProgress p;
+    uint64_t reported = 0;   // p.pages at the last progress call
     // The guest may be writing these pages: each run is copied first, so
     // that its zero check, its CRC and its bytes on the wire agree (a page
     // changed after the copy is dirty again and goes in a later pass).
@@ -71,6 +73,10 @@ Result<SendProgress> send_dirty_pages(stream::StreamWriter& w, std::span<const u
         p.bytes += sent;
         limiter.consumed(sent);
         page = end;
+        if (progress && p.pages - reported >= kProgressPages) {
+            progress(p);
+            reported = p.pages;
+        }
     }
     return p;
 }

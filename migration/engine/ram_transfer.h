@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -36,12 +37,19 @@ struct SendProgress {
     uint64_t bytes = 0;        // stream bytes
 };
 
+// The figures of a pass so far, every kProgressPages pages sent (so that
+// query-migrate moves during a pass, as QEMU's does).
+using SendProgressFn = std::function<void(const SendProgress&)>;
+constexpr uint64_t kProgressPages = 16384;   // 64 MiB
+
 // Sends every page whose bit is set in `dirty` (one bit per 4 KiB page of
-// ram), each run copied out of guest RAM before it is checked and sent.
-// Stops early with an Error when `cancel` becomes true.
+// ram), each run copied out of guest RAM before it is checked and sent;
+// calls `progress` (if set) on the way.  Stops early with an Error when
+// `cancel` becomes true.
 Result<SendProgress> send_dirty_pages(stream::StreamWriter& w, std::span<const uint8_t> ram,
                                       const std::vector<uint64_t>& dirty, RateLimiter& limiter,
-                                      const std::atomic<bool>& cancel);
+                                      const std::atomic<bool>& cancel,
+                                      const SendProgressFn& progress = {});
 
 // A bitmap with every page of `ram_bytes` set (the first pass).
 std::vector<uint64_t> all_pages(uint64_t ram_bytes);
