@@ -17,7 +17,7 @@ from typing import Callable, List, Tuple
 import pytest
 
 from molt_harness import MOLTCTL, Molt, time_scale
-from test_migration import listening, machine_args, wait_for_text, wait_status
+from test_migration import DIRTIER, listening, machine_args, wait_for_text, wait_status
 
 Done = subprocess.CompletedProcess
 SIZE = r'\d+(\.\d)? (B|KiB|MiB|GiB)'
@@ -187,6 +187,38 @@ def test_ctrl_c_cancels(start, tmpdir_short) -> None:
                    'moltctl: migration cancelled\n'), err
     assert out.splitlines()[-1].startswith('cancelled: total-time ')
     assert src.connect().ok('query-status')['status'] == 'running'
+
+
+def test_figures_move_during_the_first_pass(start, tmpdir_short) -> None:
+    """query-migrate's RAM figures grow during a pass (every 64 MiB sent),
+    not only at its end: 128 MiB of dirtier at 32 MiB/s is a 4 s pass."""
+    uri = 'unix:' + os.path.join(tmpdir_short, 'mig.sock')
+    src_out = os.path.join(tmpdir_short, 'src.txt')
+    guest = ['-accel', 'tcg', '-m', '128M', '-kernel', DIRTIER]
+    src = start(*guest, '-serial', 'file:' + src_out)
+    dst = start(*guest, '-serial', 'null', '-incoming', uri)
+    listening(dst)
+    wait_for_text(src_out, 'dirtier: round 1 ok')
+    src.connect().ok('migrate-set-parameters', {'max-bandwidth': 32 << 20})
+    p = subprocess.Popen([MOLTCTL, '-s', src.qmp_path, '--json', 'migrate', uri, '--progress'],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    assert p.stdout is not None
+    seen = []
+    try:
+        for line in p.stdout:
+            info = json.loads(line)
+            seen.append(info)
+            ram = info.get('ram', {})
+            if ram.get('dirty-sync-count') != 0 or 0 < ram['remaining'] < ram['total']:
+                break
+    finally:
+        p.send_signal(signal.SIGINT)
+        p.communicate(timeout=30 * time_scale())
+    ram = seen[-1]['ram']
+    assert ram['dirty-sync-count'] == 0, seen
+    assert 0 < ram['remaining'] <= ram['total'] - (64 << 20)
+    assert ram['total'] == 128 << 20 and ram['transferred'] > 0
 
 
 @pytest.mark.parametrize('argv, text', [
