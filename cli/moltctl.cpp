@@ -1,6 +1,7 @@
 // moltctl: a QMP client for people.
 //
 //   moltctl -s SOCK [--json] COMMAND [KEY=VALUE ...]    run one QMP command
+//   moltctl -s SOCK [--json] migrate URI [--progress]   migrate, then follow it
 //   moltctl -s SOCK [--json] events [--count N] [--timeout SEC]
 //   moltctl -s SOCK [--json] commands
 //
@@ -10,7 +11,8 @@
 // `moltctl -s S migrate-set-parameters max-bandwidth=1G` sends the integer
 // 1073741824.  The stages: argv (moltctl_args) -> arguments typed by
 // introspection (moltctl_schema) -> QMP (moltctl_client) -> readable text
-// or one line of JSON (moltctl_print).  Errors print "moltctl: MESSAGE" on
+// or one line of JSON (moltctl_print); migrate --progress then follows the
+// migration to its end (moltctl_progress).  Errors print "moltctl: MESSAGE" on
 // stderr and exit with status 1.
 #include <algorithm>
 #include <cstdio>
@@ -20,6 +22,7 @@
 #include "cli/moltctl_args.h"
 #include "cli/moltctl_client.h"
 #include "cli/moltctl_print.h"
+#include "cli/moltctl_progress.h"
 #include "cli/moltctl_schema.h"
 
 namespace {
@@ -57,6 +60,7 @@ Result<Arguments> command_arguments(QmpClient& client, const Options& o) {
 Result<int> run_command(QmpClient& client, const Options& o) {
     Arguments args = MOLT_TRY(command_arguments(client, o));
     Json ret = MOLT_TRY(client.execute(o.command, args.object ? &*args.object : nullptr));
+    if (o.progress) return follow_migration(client, o.json);
     print(o.json ? ret.str() + "\n" : format_readable(ret.value()));
     return 0;
 }

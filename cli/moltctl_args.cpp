@@ -12,6 +12,7 @@ namespace molt::cli {
 const char* const kMoltctlUsage =
     "Usage: moltctl -s SOCK [--json] COMMAND [KEY=VALUE ...]\n"
     "       moltctl -s SOCK [--json] COMMAND '{JSON arguments}'\n"
+    "       moltctl -s SOCK [--json] migrate URI [KEY=VALUE ...] [--progress]\n"
     "       moltctl -s SOCK [--json] events [--count N] [--timeout SEC]\n"
     "       moltctl -s SOCK [--json] commands\n"
     "       moltctl --help\n"
@@ -35,6 +36,14 @@ const char* const kMoltctlUsage =
     "until the connection closes, N events were seen (--count) or SEC\n"
     "seconds passed (--timeout; exit status 1 if fewer than N arrived).\n"
     "commands lists the commands the server has.\n"
+    "\n"
+    "migrate URI means migrate uri=URI.  With --progress, moltctl then follows\n"
+    "the migration (query-migrate every 100 ms): a progress line (redrawn in\n"
+    "place on a terminal, else a plain line at most every second) with what\n"
+    "was sent and what is left, throughput, pass and expected downtime, then\n"
+    "the final figures; the exit status is 0 when the migration completed and\n"
+    "1 when it failed or was cancelled.  Ctrl-C cancels it (migrate_cancel).\n"
+    "With --json each query-migrate reply is printed as one line of JSON.\n"
     "\n"
     "Errors go to stderr as 'moltctl: MESSAGE'; the exit status is then 1.\n";
 
@@ -86,6 +95,14 @@ Result<void> parse_event_options(int argc, const char* const* argv, int i, Optio
     return ok();
 }
 
+// A migration URI ("unix:PATH", "tcp:HOST:PORT", "exec:CMD", ...): a
+// scheme before the first ':', which comes before any '=' (a KEY=VALUE
+// word's key has no ':').
+bool is_uri(std::string_view word) {
+    size_t at = word.find_first_of(":=");
+    return at != std::string_view::npos && at > 0 && word[at] == ':' && word[0] != '{';
+}
+
 // The arguments after COMMAND.
 Result<void> parse_command_words(int argc, const char* const* argv, int i, Options& o) {
     if (o.command == "events") {
@@ -98,11 +115,17 @@ Result<void> parse_command_words(int argc, const char* const* argv, int i, Optio
         return ok();
     }
     for (; i < argc; i++) {
+        std::string_view a = argv[i];
         // No KEY=VALUE word is "--json": taken as the option, wherever it is.
-        if (std::string_view(argv[i]) == "--json") {
+        if (a == "--json") {
             o.json = true;
+        } else if (a == "--progress") {
+            if (o.command != "migrate") return Error("--progress is an option of migrate only");
+            o.progress = true;
+        } else if (o.command == "migrate" && o.words.empty() && is_uri(a)) {
+            o.words.push_back("uri=" + std::string(a));
         } else {
-            o.words.emplace_back(argv[i]);
+            o.words.emplace_back(a);
         }
     }
     return ok();

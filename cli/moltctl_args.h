@@ -1,5 +1,7 @@
 // moltctl's command line: options, the mode (one command, events, the
-// command list) and the command's arguments as a JSON object.
+// command list) and the command's arguments as a JSON object.  migrate
+// also takes its URI as a plain word (`migrate unix:/tmp/m.sock`, meaning
+// uri=unix:/tmp/m.sock) and --progress (cli/moltctl_progress.h).
 //
 // This is the first stage of moltctl (cli/moltctl.cpp): argv -> Options ->
 // arguments (keyval or JSON) -> typing by introspection
@@ -28,6 +30,7 @@ struct Options {
     Mode mode = Mode::Command;
     std::string command;                // Mode::Command: the QMP command
     std::vector<std::string> words;     // Mode::Command: its KEY=VALUE words
+    bool progress = false;              // Mode::Command, migrate only: --progress
     std::optional<uint64_t> count;      // Mode::Events: --count N (N > 0)
     std::optional<double> timeout_sec;  // Mode::Events: --timeout SEC
 };

@@ -47,11 +47,12 @@ void Incoming::run() {
 Result<void> Incoming::receive() {
     stream::StreamReader reader(std::move(m_fd), {m_ram.size(), stream::kHostArch});
     MOLT_TRY(reader.read_header());
+    UntouchedPages untouched(m_ram);
     while (true) {
         stream::Record rec = MOLT_TRY(reader.next());
         m_bytes.store(reader.offset(), std::memory_order_relaxed);
         if (auto* ram = std::get_if<stream::RamRecord>(&rec)) {
-            MOLT_TRY(receive_ram(reader, *ram, m_ram));
+            MOLT_TRY(receive_ram(reader, *ram, m_ram, &untouched));
         } else if (auto* section = std::get_if<stream::SectionRecord>(&rec)) {
             std::lock_guard guard(m_lock);
             m_sections.push_back(std::move(*section));

@@ -21,6 +21,7 @@ Outgoing::Outgoing(hw::Machine& machine, Channel channel, OutgoingConfig config,
     : m_machine(machine), m_channel(std::move(channel)), m_config(config), m_hooks(std::move(hooks)) {
     m_raw_fd = m_channel.fd.get();
     m_stats.total = m_machine.ram_bytes();
+    m_stats.remaining = m_stats.total;   // nothing sent yet
 }
 
 Outgoing::~Outgoing() {
@@ -70,16 +71,25 @@ Result<double> Outgoing::send_pass(stream::StreamWriter& w, const std::vector<ui
                                    RateLimiter& limiter, bool precopy) {
     Clock::time_point start = Clock::now();
     std::span<const uint8_t> ram = m_machine.ram_view();
-    SendProgress p = MOLT_TRY(send_dirty_pages(w, ram, dirty, limiter, m_cancel));
+    const OutgoingStats base = stats();
+    // The figures with what the pass sent so far: published during the
+    // pass (every kProgressPages) and at its end.
+    auto with = [&](const SendProgress& p) {
+        double took = std::max(seconds_since(start), 1e-6);
+        OutgoingStats s = base;
+        s.transferred += p.bytes;
+        s.duplicate += p.zero_pages;
+        s.normal += p.pages - p.zero_pages;
+        s.remaining -= std::min(s.remaining, p.pages * stream::kPageBytes);
+        (precopy ? s.precopy_bytes : s.downtime_bytes) += p.bytes;
+        s.mbps = static_cast<double>(p.bytes) * 8 / 1e6 / took;
+        s.dirty_pages_rate = static_cast<uint64_t>(static_cast<double>(p.pages) / took);
+        return s;
+    };
+    SendProgress p = MOLT_TRY(send_dirty_pages(w, ram, dirty, limiter, m_cancel,
+                                               [&](const SendProgress& q) { publish(with(q)); }));
     double took = std::max(seconds_since(start), 1e-6);
-    OutgoingStats s = stats();
-    s.transferred += p.bytes;
-    s.duplicate += p.zero_pages;
-    s.normal += p.pages - p.zero_pages;
-    (precopy ? s.precopy_bytes : s.downtime_bytes) += p.bytes;
-    s.mbps = static_cast<double>(p.bytes) * 8 / 1e6 / took;
-    s.dirty_pages_rate = static_cast<uint64_t>(static_cast<double>(p.pages) / took);
-    publish(s);
+    publish(with(p));
     return took;
 }
 

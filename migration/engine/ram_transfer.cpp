@@ -1,14 +1,31 @@
 // RAM transfer; see ram_transfer.h.
 #include "migration/engine/ram_transfer.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <string>
+#include <string_view>
 #include <thread>
+
+#include "migration/stream/zero_pages.h"
 
 namespace molt::migration {
 
 namespace {
 constexpr uint64_t kPage = stream::kPageBytes;
 constexpr uint64_t kMaxRunPages = 256;   // one write per MiB at most
+
+bool all_zero(std::span<const uint8_t> pages) {
+    for (size_t at = 0; at < pages.size(); at += kPage) {
+        if (!stream::is_zero_page(pages.data() + at)) return false;
+    }
+    return true;
+}
 }  // namespace
 
 void RateLimiter::consumed(uint64_t bytes) {
@@ -39,8 +56,10 @@ uint64_t count_pages(const std::vector<uint64_t>& bits) {
 
 Result<SendProgress> send_dirty_pages(stream::StreamWriter& w, std::span<const uint8_t> ram,
                                       const std::vector<uint64_t>& dirty, RateLimiter& limiter,
-                                      const std::atomic<bool>& cancel) {
+                                      const std::atomic<bool>& cancel,
+                                      const SendProgressFn& progress) {
     SendProgress p;
+    uint64_t reported = 0;   // p.pages at the last progress call
     // The guest may be writing these pages: each run is copied first, so
     // that its zero check, its CRC and its bytes on the wire agree (a page
     // changed after the copy is dirty again and goes in a later pass).
@@ -63,19 +82,85 @@ Result<SendProgress> send_dirty_pages(stream::StreamWriter& w, std::span<const u
         uint64_t before = w.position();
         uint64_t zero_before = w.stats().zero_pages;
         std::span<const uint8_t> run = ram.subspan(page * kPage, (end - page) * kPage);
-        std::memcpy(copy.data(), run.data(), run.size());
-        MOLT_TRY(w.write_ram_pages(page, std::span<const uint8_t>(copy.data(), run.size())));
+        if (all_zero(run)) {
+            // No copy needed: a ZERO record has no bytes whose CRC could
+            // disagree, and a page written after the check is dirty again.
+            MOLT_TRY(w.write_zero_pages(page, static_cast<uint32_t>(end - page)));
+        } else {
+            std::memcpy(copy.data(), run.data(), run.size());
+            MOLT_TRY(w.write_ram_pages(page, std::span<const uint8_t>(copy.data(), run.size())));
+        }
         uint64_t sent = w.position() - before;
         p.pages += end - page;
         p.zero_pages += w.stats().zero_pages - zero_before;
         p.bytes += sent;
         limiter.consumed(sent);
         page = end;
+        if (progress && p.pages - reported >= kProgressPages) {
+            progress(p);
+            reported = p.pages;
+        }
     }
     return p;
 }
 
-Result<void> receive_ram(stream::StreamReader& r, const stream::RamRecord& rec, std::span<uint8_t> ram) {
+namespace {
+
+// Whether [begin, end) lies in private anonymous mappings only
+// (/proc/self/maps: "rw-p", inode 0, no path).
+bool private_anonymous(uintptr_t begin, uintptr_t end) {
+    std::ifstream maps("/proc/self/maps");
+    std::string line;
+    uintptr_t covered = begin;
+    while (std::getline(maps, line) && covered < end) {
+        unsigned long lo = 0, hi = 0, inode = 0;
+        char perms[5] = {};
+        int path_at = 0;
+        if (std::sscanf(line.c_str(), "%lx-%lx %4s %*s %*s %lu %n", &lo, &hi, perms, &inode,
+                        &path_at) < 4) {
+            return false;
+        }
+        if (hi <= covered || lo > covered) continue;
+        std::string_view path = std::string_view(line).substr(static_cast<size_t>(path_at));
+        bool anonymous = inode == 0 && path.empty();
+        if (perms[3] != 'p' || !anonymous) return false;
+        covered = hi;
+    }
+    return covered >= end;
+}
+
+constexpr uint64_t kPagemapPresent = uint64_t{1} << 63;
+constexpr uint64_t kPagemapSwapped = uint64_t{1} << 62;
+
+}  // namespace
+
+UntouchedPages::UntouchedPages(std::span<const uint8_t> ram) {
+    // SAFETY: the addresses are only compared and turned into page numbers.
+    auto begin = reinterpret_cast<uintptr_t>(ram.data());
+    if (ram.empty() || begin % kPage || !private_anonymous(begin, begin + ram.size())) return;
+    m_pagemap = UniqueFd(open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
+    m_first_host_page = begin / kPage;
+    m_entries.resize(kBatch);
+}
+
+bool UntouchedPages::find(uint64_t first_page, size_t count, std::vector<bool>& untouched) {
+    MOLT_ASSERT(count <= kBatch);
+    if (!m_pagemap) return false;
+    size_t bytes = count * sizeof(uint64_t);
+    auto offset = static_cast<off_t>((m_first_host_page + first_page) * sizeof(uint64_t));
+    if (pread(m_pagemap.get(), m_entries.data(), bytes, offset) != static_cast<ssize_t>(bytes)) {
+        m_pagemap.reset();   // do not try again
+        return false;
+    }
+    untouched.assign(count, false);
+    for (size_t i = 0; i < count; ++i) {
+        untouched[i] = (m_entries[i] & (kPagemapPresent | kPagemapSwapped)) == 0;
+    }
+    return true;
+}
+
+Result<void> receive_ram(stream::StreamReader& r, const stream::RamRecord& rec,
+                         std::span<uint8_t> ram, UntouchedPages* untouched) {
     uint64_t offset = rec.first_page * kPage;
     uint64_t bytes = uint64_t{rec.page_count} * kPage;
     if (offset > ram.size() || bytes > ram.size() - offset) {
@@ -83,12 +168,18 @@ Result<void> receive_ram(stream::StreamReader& r, const stream::RamRecord& rec, 
     }
     std::span<uint8_t> dest = ram.subspan(offset, bytes);
     if (!rec.zero) return r.read_ram_into(dest);
-    for (uint64_t at = 0; at < bytes; at += kPage) {
-        uint8_t* p = dest.data() + at;
-        const uint64_t* words = reinterpret_cast<const uint64_t*>(p);
-        bool zero = true;
-        for (size_t i = 0; i < kPage / 8 && zero; ++i) zero = words[i] == 0;
-        if (!zero) std::memset(p, 0, kPage);
+    // As fast as the source's check (stream/zero_pages.h), and untouched
+    // pages not read at all (UntouchedPages says why).
+    std::vector<bool> known_zero;
+    for (uint64_t done = 0; done < rec.page_count; done += UntouchedPages::kBatch) {
+        auto n = static_cast<size_t>(std::min<uint64_t>(UntouchedPages::kBatch,
+                                                         rec.page_count - done));
+        bool known = untouched && untouched->find(rec.first_page + done, n, known_zero);
+        for (size_t i = 0; i < n; ++i) {
+            if (known && known_zero[i]) continue;
+            uint8_t* p = dest.data() + (done + i) * kPage;
+            if (!stream::is_zero_page(p)) std::memset(p, 0, kPage);
+        }
     }
     return ok();
 }
