@@ -106,10 +106,13 @@ Result<void> TcgVcpu::set_dirty_bitmap(DirtyBitmap* bitmap) {
                              0, m_ram_bytes - 1);
     if (err != UC_ERR_OK) return uc_error(err, "tcg: cannot track dirty pages");
     m_write_hook = h;
-    // Code translated before the hook existed does not call it: drop every
-    // translated block so that all guest stores are seen from now on.
-    err = uc_ctl_flush_tlb(m_uc);
-    if (err != UC_ERR_OK) return uc_error(err, "tcg: cannot flush translated code");
+    // Code translated before the hook existed does not call it: drop the
+    // translated blocks of guest RAM (all guest code lives there) so that
+    // all guest stores are seen from now on.  Not uc_ctl_flush_tlb: its
+    // tb_flush clears Unicorn's whole 1 GiB code buffer, which makes it
+    // resident and takes seconds.
+    err = uc_ctl_remove_cache(m_uc, 0, m_ram_bytes);
+    if (err != UC_ERR_OK) return uc_error(err, "tcg: cannot drop translated code");
     return ok();
 }
 
