@@ -328,7 +328,10 @@ def test_auto_converge_throttles_the_guest_and_cancel_lifts_it(start, tmpdir_sho
     q.ok('migrate_cancel')
     assert wait_status(q, ('cancelled',))['status'] == 'cancelled'
     assert 'cpu-throttle-percentage' not in q.ok('query-migrate')
-    assert round_rate(src_out) > 0.8 * free               # the throttle is gone
+    time.sleep(0.5)
+    # The throttle is gone: about the free speed again (throttled it was
+    # about 0.3 of it); the margin is for a busy machine.
+    assert round_rate(src_out) > 0.65 * free
     c.close()
 
 
