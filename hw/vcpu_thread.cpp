@@ -1,6 +1,8 @@
 // VcpuThread; see vcpu_thread.h.
 #include "hw/vcpu_thread.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <chrono>
 
@@ -22,6 +24,7 @@ VcpuThread::~VcpuThread() {
 }
 
 void VcpuThread::loop() {
+    pthread_setname_np(pthread_self(), m_vcpu.thread_name());
     m_vcpu.on_thread_start();
     std::unique_lock lock(m_lock);
     while (true) {
@@ -74,6 +77,7 @@ void VcpuThread::set_throttle(int percent) {
 
 // Kicks the vCPU out of guest code after each 10 ms it spends there.
 void VcpuThread::throttle_loop() {
+    pthread_setname_np(pthread_self(), "cpu-throttle");
     std::unique_lock lock(m_lock);
     while (!m_exit) {
         m_cv.wait(lock, [this] { return m_exit || (m_throttle.load() > 0 && m_in_guest); });

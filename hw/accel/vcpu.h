@@ -16,6 +16,8 @@ public:
     enum class Exit { Halted, Paused, Reset };
 
     virtual ~Vcpu() = default;
+    // The vCPU thread's name as tools show it (QEMU's: "CPU 0/KVM").
+    virtual const char* thread_name() const = 0;
     // Called once on the vCPU thread before the first run().
     virtual void on_thread_start() {}
     // Runs guest code until HLT (with nothing to wake it) or a pause

@@ -1,6 +1,7 @@
 // Incoming; see incoming.h.
 #include "migration/engine/incoming.h"
 
+#include <pthread.h>
 #include <sys/socket.h>
 
 #include "migration/engine/ram_transfer.h"
@@ -17,7 +18,10 @@ Incoming::~Incoming() {
 }
 
 void Incoming::start() {
-    m_thread = std::thread([this] { run(); });
+    m_thread = std::thread([this] {
+        pthread_setname_np(pthread_self(), "mig/dst/main");
+        run();
+    });
 }
 
 void Incoming::abort() {

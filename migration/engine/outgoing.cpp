@@ -1,6 +1,7 @@
 // Outgoing; see outgoing.h.
 #include "migration/engine/outgoing.h"
 
+#include <pthread.h>
 #include <sys/socket.h>
 
 #include <chrono>
@@ -30,7 +31,10 @@ Outgoing::~Outgoing() {
 }
 
 void Outgoing::start() {
-    m_thread = std::thread([this] { run(); });
+    m_thread = std::thread([this] {
+        pthread_setname_np(pthread_self(), "live_migration");
+        run();
+    });
 }
 
 void Outgoing::cancel() {

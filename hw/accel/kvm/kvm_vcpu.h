@@ -28,6 +28,7 @@ namespace molt::hw {
 
 class KvmVcpu : public Vcpu {
 public:
+    const char* thread_name() const override { return "CPU 0/KVM"; }
     // The VM must outlive the vCPU.
     static Result<std::unique_ptr<KvmVcpu>> create(const kvm::Kvm& kvm, const kvm::VmFd& vm,
                                                    const GuestMemory& ram, const Bus& pio,

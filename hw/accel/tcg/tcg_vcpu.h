@@ -28,6 +28,7 @@ namespace molt::hw {
 
 class TcgVcpu : public Vcpu {
 public:
+    const char* thread_name() const override { return "CPU 0/TCG"; }
 
     struct Window {
         uint64_t base, length;
