@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from molt_harness import MOLT, kvm_usable
+from molt_harness import MOLT, kvm_usable, time_scale
 
 GUESTS = os.environ.get('MOLT_GUESTS', '')
 
@@ -30,7 +30,7 @@ def guest(name: str) -> str:
 
 
 def wait_for_text(path: str, text: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout * time_scale()
     while time.monotonic() < deadline:
         if os.path.exists(path) and text in open(path, errors='replace').read():
             return

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from molt_harness import MOLT, Qmp, in_ns, kvm_usable, wait_for_socket
+from molt_harness import MOLT, Qmp, in_ns, kvm_usable, time_scale, wait_for_socket
 
 GUESTS = os.environ.get('MOLT_GUESTS', '')
 ECHO_CLIENT = r'''
@@ -29,7 +29,7 @@ print(ok)
 
 
 def wait_for(path: str, text: str, timeout: float = 20.0) -> str:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout * time_scale()
     data = ''
     while time.monotonic() < deadline:
         if os.path.exists(path):
@@ -74,7 +74,7 @@ def test_echo_guest_answers_udp_through_the_tap(netns, tmpdir_short, accel):
         time.sleep(0.3)
         assert client.poll() is None                       # no answer while stopped
         q.ok('cont')
-        assert client.communicate(timeout=10)[0].strip() == '1'
+        assert client.communicate(timeout=10 * time_scale())[0].strip() == '1'
         q.cmd('quit')
         assert proc.wait(10) == 0
         assert "netdev tap 'n0': opened TAP molttap0" in proc.stderr.read()

@@ -19,7 +19,7 @@ from typing import List
 
 import pytest
 
-from molt_harness import MOLT, Qmp, kvm_usable
+from molt_harness import MOLT, Qmp, kvm_usable, time_scale
 
 GUESTS = os.environ.get('MOLT_GUESTS', '')
 
@@ -37,7 +37,7 @@ def guest(name: str) -> str:
 
 def wait_for_path(path: str, timeout: float = 10.0) -> None:
     """molt creates the serial socket just after the QMP one."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout * time_scale()
     while not os.path.exists(path):
         assert time.monotonic() < deadline, path + ' did not appear'
         time.sleep(0.01)
@@ -46,13 +46,13 @@ def wait_for_path(path: str, timeout: float = 10.0) -> None:
 def connect(path: str) -> socket.socket:
     wait_for_path(path)
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(10)
+    s.settimeout(10 * time_scale())
     s.connect(path)
     return s
 
 
 def read_until(s: socket.socket, text: bytes, timeout: float = 10.0) -> bytes:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout * time_scale()
     data = b''
     while text not in data:
         s.settimeout(max(0.01, deadline - time.monotonic()))
@@ -87,7 +87,7 @@ def flood_numbers(data: bytes) -> List[int]:
 
 def read_flood(s: socket.socket, count: int, timeout: float = 10.0) -> bytes:
     """Reads until data holds count whole lines past the first."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout * time_scale()
     data = b''
     while len(flood_numbers(data)) < count:
         s.settimeout(max(0.01, deadline - time.monotonic()))

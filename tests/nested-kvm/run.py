@@ -277,6 +277,11 @@ def main() -> int:
     print('nested-kvm: host seconds at each stage: %s; qemu total %.1fs' % (marks, total))
     for p in problems:
         print('nested-kvm: FAIL: %s' % p)
+    # pytest's short summary again, without the console timestamps, so that
+    # a reader of the lane's end (CI) sees which tests failed and why.
+    for line in lines:
+        if re.match(r'(FAILED|ERROR) \S+::', line):
+            print(line)
     if problems and totals[1] == 0:
         totals[1] = 1
     print('# molt-tests: %d passed, %d failed, %d skipped' % tuple(totals))
