@@ -159,6 +159,10 @@ public:
     // The guest notified one of the device's queues; the main loop then
     // runs net_backend_ready(i).
     bool net_kicked(size_t i) const { return m_running && m_nets[i].net->kicked(); }
+    // Sends a self-announcement frame from each virtio-net device, or from
+    // those whose ids `only` names (empty: all; as in QEMU, a name that
+    // matches no device is passed over).  Main thread.
+    Result<void> announce_self(const std::vector<std::string>& only);
 
 private:
     Machine(MachineSetup setup, std::span<uint8_t> ram);

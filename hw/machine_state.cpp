@@ -4,6 +4,7 @@
 // devices (checked, so they cannot fail), each re-driving its interrupt
 // line; a virtio transport before its device model, whose state its load
 // resets.
+#include <algorithm>
 #include <string>
 
 #include "hw/machine.h"
@@ -21,6 +22,15 @@ const Machine::NetDevice* Machine::find_net(const std::string& id) const {
         if (n.id == id) return &n;
     }
     return nullptr;
+}
+
+Result<void> Machine::announce_self(const std::vector<std::string>& only) {
+    for (const NetDevice& n : m_nets) {
+        if (!only.empty() && std::find(only.begin(), only.end(), n.id) == only.end()) continue;
+        Result<void> r = n.transport->with_device_lock([&n] { return n.net->announce(); });
+        if (!r) return Error(r.error()).with_context(net_name(n.id));
+    }
+    return ok();
 }
 
 Result<api::MachineState> Machine::save_state() {

@@ -3,9 +3,12 @@
 
 #include <sys/epoll.h>
 
+#include <cstdio>
+
 #include "migration/engine/device_sections.h"
 #include "qapi-events-migration.h"
 #include "runtime/socket.h"
+#include "vmm/self_announce.h"
 #include "vmm/vmm.h"
 
 namespace molt::vmm {
@@ -211,6 +214,15 @@ Result<void> MigrationControl::finish_incoming() {
     }
     set_status(MigrationStatus::Completed);
     m_vmm.run_state->incoming_done(*r);
+    // The guest's MACs now live here: tell the network (QEMU does this
+    // whether or not the guest runs yet).
+    const api::MigrationParameters& p = m_vmm.params.get();
+    AnnounceRounds rounds{static_cast<uint64_t>(*p.announce_initial), static_cast<uint64_t>(*p.announce_max),
+                          static_cast<uint64_t>(*p.announce_rounds), static_cast<uint64_t>(*p.announce_step), {}};
+    Result<void> announced = m_vmm.announcer->start(std::nullopt, std::move(rounds));
+    if (!announced) {
+        std::fprintf(stderr, "molt: self-announcement: %s\n", announced.error().message().c_str());
+    }
     return ok();
 }
 

@@ -162,10 +162,11 @@ class Molt:
     count = 0
 
     def __init__(self, tmpdir: str, *args: str, qmp: bool = True,
-                 wait: bool = True) -> None:
+                 wait: bool = True, netns: Optional[str] = None) -> None:
         Molt.count += 1
         self.qmp_path = os.path.join(tmpdir, 'qmp%d.sock' % Molt.count)
-        argv = [MOLT]
+        # ip netns exec runs molt in place of itself: proc.pid is molt's.
+        argv = ['ip', 'netns', 'exec', netns, MOLT] if netns else [MOLT]
         if qmp:
             argv += ['-qmp', 'unix:%s,server=on,wait=off' % self.qmp_path]
         argv += list(args)
