@@ -7,6 +7,7 @@
 
 #include "migration/engine/device_sections.h"
 #include "qapi-events-migration.h"
+#include "qapi-types-sockets.h"
 #include "runtime/socket.h"
 #include "vmm/self_announce.h"
 #include "vmm/vmm.h"
@@ -62,6 +63,11 @@ Result<void> MigrationControl::migrate(const api::MigrationAddress& addr) {
         return Error("migration mode " + std::string(api::to_string(*p.mode)) +
                      " is not supported yet by this molt");
     }
+    bool multifd = p.multifd.value_or(false);
+    if (multifd && !(addr.transport == api::MigrationAddressType::Socket &&
+                     addr.u.socket->type != api::SocketAddressType::Fd)) {
+        return Error("Migration requires multi-channel URIs (e.g. tcp)");
+    }
     migration::Channel channel = MOLT_TRY(migration::open_outgoing(addr, named_fds()));
     MOLT_TRY(m_vmm.machine->start_dirty_log());
     m_start = Clock::now();
@@ -81,9 +87,17 @@ Result<void> MigrationControl::migrate(const api::MigrationAddress& addr) {
     config.throttle_initial = p.cpu_throttle_initial.value_or(20);
     config.throttle_increment = p.cpu_throttle_increment.value_or(10);
     config.max_throttle = p.max_cpu_throttle.value_or(99);
+    config.multifd_channels = multifd ? p.multifd_channels.value_or(2) : 0;
     // The throttle is applied on the main thread (poll), which owns the machine.
+    // multifd's channels connect from the migration thread: a unix or inet
+    // address only (checked above), so no getfd name is taken there.
+    auto connect = [addr]() -> Result<migration::Channel> {
+        return migration::open_outgoing(addr, [](const std::string&) -> Result<UniqueFd> {
+            return Error("multifd: no named descriptors");
+        });
+    };
     migration::Outgoing::Hooks hooks{[this] { return stop_and_save_from_thread(); },
-                                     [this] { m_loop.wake(); }, nullptr};
+                                     [this] { m_loop.wake(); }, nullptr, connect};
     m_out = std::make_unique<migration::Outgoing>(*m_vmm.machine, std::move(channel), config, hooks);
     set_status(MigrationStatus::Active);
     m_out->start();
@@ -174,7 +188,7 @@ Result<void> MigrationControl::incoming(const api::MigrationAddress& addr, bool 
     m_start = Clock::now();
     if (!m_listener.listening) {
         m_in = std::make_unique<migration::Incoming>(m_vmm.machine->ram_for_incoming(),
-                                                     std::move(m_listener.fd), [this] { m_loop.wake(); });
+                                                     std::move(m_listener.fd), -1, [this] { m_loop.wake(); });
         set_status(MigrationStatus::Active);
         m_in->start();
         return ok();
@@ -187,9 +201,10 @@ void MigrationControl::accept_incoming() {
     Result<UniqueFd> conn = accept_connection(m_listener.fd.get());
     if (!conn || !*conn) return;
     m_loop.remove(m_listener.fd.get());
-    m_listener.fd.reset();
+    // The listener stays open until the migration ends: multifd's RAM
+    // channels connect to it (the incoming thread accepts them).
     m_in = std::make_unique<migration::Incoming>(m_vmm.machine->ram_for_incoming(), std::move(*conn),
-                                                 [this] { m_loop.wake(); });
+                                                 m_listener.fd.get(), [this] { m_loop.wake(); });
     set_status(MigrationStatus::Active);
     m_in->start();
 }

@@ -18,6 +18,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -48,6 +49,9 @@ struct OutgoingConfig {
     int throttle_initial = 20;
     int throttle_increment = 10;
     int max_throttle = 99;
+    // multifd: RAM over this many channels of their own (multifd.h);
+    // 0: on the main channel.
+    uint32_t multifd_channels = 0;
 };
 
 struct OutgoingStats {
@@ -79,6 +83,8 @@ public:
         std::function<void()> wake;
         // Migration thread: throttle the guest to `percent` (auto-converge).
         std::function<void(int percent)> throttle;
+        // Migration thread, multifd: one more connection to the destination.
+        std::function<Result<Channel>()> connect;
     };
 
     Outgoing(hw::Machine& machine, Channel channel, OutgoingConfig config, Hooks hooks);
@@ -95,6 +101,12 @@ public:
 private:
     void run();
     Result<void> migrate();
+    // multifd: announces the channels on the main stream, connects them
+    // and sends their handshakes.
+    Result<void> open_lanes(stream::StreamWriter& main);
+    uint64_t position(const stream::StreamWriter& main) const;
+    // Sends `dirty` over the RAM channels in parallel, one thread each.
+    Result<SendProgress> send_over_lanes(const std::vector<uint64_t>& dirty, const SendProgressFn& progress);
     // Sends one pass; returns its duration in seconds.
     Result<double> send_pass(stream::StreamWriter& w, const std::vector<uint64_t>& dirty,
                              RateLimiter& limiter, bool precopy);
@@ -108,6 +120,12 @@ private:
     OutgoingConfig m_config;
     Hooks m_hooks;
     int m_raw_fd = -1;   // to shut the channel down on cancel
+    struct Lane {
+        std::unique_ptr<stream::StreamWriter> writer;
+        RateLimiter limiter{0};
+        int raw_fd = -1;
+    };
+    std::vector<Lane> m_lanes;   // multifd's RAM channels (migration thread; fds under m_lock)
     std::atomic<bool> m_cancel{false};
     std::atomic<bool> m_finished{false};
     mutable std::mutex m_lock;
