@@ -40,6 +40,16 @@ void MigrationControl::set_status(MigrationStatus status) {
     if (m_vmm.params.get().events.value_or(false)) api::emit_migration(*m_vmm.events, status);
 }
 
+Result<std::optional<migration::SharedRamId>> MigrationControl::shared_ram() const {
+    std::span<const uint8_t> ram = m_vmm.machine->ram_view();
+    for (const auto& b : m_vmm.memory) {
+        if (b->host_view().data() == ram.data() && b->shared() && b->fd() >= 0) {
+            return std::optional(MOLT_TRY(migration::shared_ram_id(b->fd(), b->size_bytes())));
+        }
+    }
+    return std::optional<migration::SharedRamId>();
+}
+
 migration::TakeNamedFd MigrationControl::named_fds() {
     return [this](const std::string& name) -> Result<UniqueFd> {
         auto it = m_vmm.named_fds.find(name);
@@ -68,8 +78,10 @@ Result<void> MigrationControl::migrate(const api::MigrationAddress& addr) {
                      addr.u.socket->type != api::SocketAddressType::Fd)) {
         return Error("Migration requires multi-channel URIs (e.g. tcp)");
     }
+    std::optional<migration::SharedRamId> shared;
+    if (p.x_ignore_shared.value_or(false)) shared = MOLT_TRY(shared_ram());
     migration::Channel channel = MOLT_TRY(migration::open_outgoing(addr, named_fds()));
-    MOLT_TRY(m_vmm.machine->start_dirty_log());
+    if (!shared) MOLT_TRY(m_vmm.machine->start_dirty_log());   // shared RAM is not sent
     m_start = Clock::now();
     m_error.reset();
     m_total_ms.reset();
@@ -88,6 +100,7 @@ Result<void> MigrationControl::migrate(const api::MigrationAddress& addr) {
     config.throttle_increment = p.cpu_throttle_increment.value_or(10);
     config.max_throttle = p.max_cpu_throttle.value_or(99);
     config.multifd_channels = multifd ? p.multifd_channels.value_or(2) : 0;
+    config.ignore_shared = shared;
     // The throttle is applied on the main thread (poll), which owns the machine.
     // multifd's channels connect from the migration thread: a unix or inet
     // address only (checked above), so no getfd name is taken there.
@@ -188,7 +201,8 @@ Result<void> MigrationControl::incoming(const api::MigrationAddress& addr, bool 
     m_start = Clock::now();
     if (!m_listener.listening) {
         m_in = std::make_unique<migration::Incoming>(m_vmm.machine->ram_for_incoming(),
-                                                     std::move(m_listener.fd), -1, [this] { m_loop.wake(); });
+                                                     std::move(m_listener.fd), -1, MOLT_TRY(shared_ram()),
+                                                     [this] { m_loop.wake(); });
         set_status(MigrationStatus::Active);
         m_in->start();
         return ok();
@@ -203,8 +217,13 @@ void MigrationControl::accept_incoming() {
     m_loop.remove(m_listener.fd.get());
     // The listener stays open until the migration ends: multifd's RAM
     // channels connect to it (the incoming thread accepts them).
+    Result<std::optional<migration::SharedRamId>> shared = shared_ram();
+    if (!shared) {
+        std::fprintf(stderr, "molt: %s\n", shared.error().message().c_str());
+        shared = std::optional<migration::SharedRamId>();
+    }
     m_in = std::make_unique<migration::Incoming>(m_vmm.machine->ram_for_incoming(), std::move(*conn),
-                                                 m_listener.fd.get(), [this] { m_loop.wake(); });
+                                                 m_listener.fd.get(), *shared, [this] { m_loop.wake(); });
     set_status(MigrationStatus::Active);
     m_in->start();
 }
@@ -218,6 +237,11 @@ Result<bool> MigrationControl::load_incoming() {
 
 Result<void> MigrationControl::finish_incoming() {
     Result<bool> r = load_incoming();
+    if (m_in->wants_verdict()) {
+        Result<void> sent = m_in->send_verdict(r ? std::nullopt : std::optional(r.error().message()));
+        // The source resumes the guest unless it hears OK: never run it here then.
+        if (r && !sent) r = sent.error();
+    }
     m_total_ms = ms_between(m_start, Clock::now());
     m_in.reset();
     m_listener = {};

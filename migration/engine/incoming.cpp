@@ -5,12 +5,15 @@
 #include <sys/socket.h>
 
 #include "migration/engine/ram_transfer.h"
+#include "migration/engine/verdict.h"
 #include "migration/stream/reader.h"
 
 namespace molt::migration {
 
-Incoming::Incoming(std::span<uint8_t> ram, UniqueFd fd, int listener, std::function<void()> wake)
-    : m_ram(ram), m_fd(std::move(fd)), m_raw_fd(m_fd.get()), m_listener(listener), m_wake(std::move(wake)) {}
+Incoming::Incoming(std::span<uint8_t> ram, UniqueFd fd, int listener, std::optional<SharedRamId> shared,
+                   std::function<void()> wake)
+    : m_ram(ram), m_fd(std::move(fd)), m_raw_fd(m_fd.get()), m_listener(listener), m_shared(shared),
+      m_wake(std::move(wake)) {}
 
 Incoming::~Incoming() {
     abort();
@@ -64,6 +67,17 @@ void Incoming::run() {
 
 Result<void> Incoming::receive() {
     stream::StreamReader reader(std::move(m_fd), {m_ram.size(), stream::kHostArch});
+    Result<void> r = receive_from(reader);
+    m_fd = reader.release_fd();   // for the verdict; closed with this object
+    return r;
+}
+
+Result<void> Incoming::send_verdict(const std::optional<std::string>& error) {
+    if (!m_fd) return Error("migration: the channel to the source is gone");
+    return migration::send_verdict(m_fd.get(), error);
+}
+
+Result<void> Incoming::receive_from(stream::StreamReader& reader) {
     MOLT_TRY(reader.read_header());
     UntouchedPages untouched(m_ram);
     while (true) {
@@ -74,6 +88,15 @@ Result<void> Incoming::receive() {
         } else if (auto* section = std::get_if<stream::SectionRecord>(&rec)) {
             if (section->info.id == kMultifdSection) {
                 MOLT_TRY(start_lanes(*section));
+                continue;
+            }
+            if (section->info.id == kReturnPathSection) {
+                m_return_path = true;
+                continue;
+            }
+            if (section->info.id == kSharedRamSection) {
+                SharedRamId source = MOLT_TRY(decode_shared_ram(section->payload));
+                MOLT_TRY(check_shared_ram(source, m_shared));
                 continue;
             }
             std::lock_guard guard(m_lock);

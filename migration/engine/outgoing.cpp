@@ -9,6 +9,7 @@
 #include <string>
 
 #include "migration/engine/multifd.h"
+#include "migration/engine/verdict.h"
 
 namespace molt::migration {
 
@@ -198,10 +199,56 @@ void Outgoing::converge(uint64_t sent, uint64_t dirty, OutgoingStats& s) {
     if (m_hooks.throttle) m_hooks.throttle(s.cpu_throttle);
 }
 
+Result<void> Outgoing::precopy(stream::StreamWriter& w, RateLimiter& limiter) {
+    OutgoingStats s;
+    // (Results of vectors are checked by hand: GCC 12 warns falsely
+    // through MOLT_TRY there.)
+    m_dirty = all_pages(m_machine.ram_bytes());
+    // The first sync clears what was logged before pass 1 read the pages.
+    Result<std::vector<uint64_t>> synced = m_machine.sync_dirty_log();
+    if (!synced) return synced.error();
+    for (uint32_t pass = 1;; ++pass) {
+        uint64_t before = position(w);
+        double took = MOLT_TRY(send_pass(w, m_dirty, limiter, true));
+        MOLT_TRY(w.write_iteration_end(pass));
+        uint64_t sent = position(w) - before;
+        double bytes_per_ms = static_cast<double>(sent) / (took * 1000);
+        synced = m_machine.sync_dirty_log();
+        if (!synced) return synced.error();
+        m_dirty = std::move(*synced);
+        s = stats();
+        s.pass = pass;
+        s.dirty_sync_count = pass;
+        s.remaining = count_pages(m_dirty) * stream::kPageBytes;
+        s.expected_downtime_ms = bytes_per_ms > 0
+            ? static_cast<uint64_t>(static_cast<double>(s.remaining) / bytes_per_ms) : 0;
+        if (pass >= 2) converge(sent, s.remaining, s);
+        publish(s);
+        if (s.expected_downtime_ms <= m_config.downtime_limit_ms || pass >= kMaxPasses) return ok();
+    }
+}
+
 Result<void> Outgoing::migrate() {
-    Clock::time_point setup_start = Clock::now();
     stream::StreamWriter w(std::move(m_channel.fd));
+    bool return_path = is_socket(m_raw_fd);
+    Result<void> r = send_stream(w, return_path);
+    if (r && return_path) {
+        UniqueFd fd = w.release_fd();
+        return await_verdict(fd.get(), kVerdictTimeoutMs);
+    }
+    if (!r && return_path && !m_cancel.load()) {
+        // A destination that refused the stream half-way said why before
+        // it hung up (the write error here is only the consequence).
+        Result<void> said = await_verdict(m_raw_fd, 200);
+        if (!said && said.error().message().rfind("the destination refused", 0) == 0) return said.error();
+    }
+    return r;
+}
+
+Result<void> Outgoing::send_stream(stream::StreamWriter& w, bool return_path) {
+    Clock::time_point setup_start = Clock::now();
     MOLT_TRY(w.write_header());
+    if (return_path) MOLT_TRY(w.write_section(return_path_section_info(), {}));
     MOLT_TRY(open_lanes(w));
     RateLimiter limiter(m_config.max_bandwidth);
     OutgoingStats s = stats();
@@ -209,41 +256,25 @@ Result<void> Outgoing::migrate() {
     s.remaining = s.total;
     publish(s);
 
-    // (Results of vectors are checked by hand: GCC 12 warns falsely
-    // through MOLT_TRY there.)
-    std::vector<uint64_t> dirty = all_pages(m_machine.ram_bytes());
-    // The first sync clears what was logged before pass 1 read the pages.
-    Result<std::vector<uint64_t>> synced = m_machine.sync_dirty_log();
-    if (!synced) return synced.error();
-    for (uint32_t pass = 1;; ++pass) {
-        uint64_t before = position(w);
-        double took = MOLT_TRY(send_pass(w, dirty, limiter, true));
-        MOLT_TRY(w.write_iteration_end(pass));
-        uint64_t sent = position(w) - before;
-        double bytes_per_ms = static_cast<double>(sent) / (took * 1000);
-        synced = m_machine.sync_dirty_log();
-        if (!synced) return synced.error();
-        dirty = std::move(*synced);
-        s = stats();
-        s.pass = pass;
-        s.dirty_sync_count = pass;
-        s.remaining = count_pages(dirty) * stream::kPageBytes;
-        s.expected_downtime_ms = bytes_per_ms > 0
-            ? static_cast<uint64_t>(static_cast<double>(s.remaining) / bytes_per_ms) : 0;
-        if (pass >= 2) converge(sent, s.remaining, s);
+    if (m_config.ignore_shared) {
+        // The destination maps the same memory: no RAM passes at all.
+        MOLT_TRY(w.write_section(shared_ram_section_info(), encode_shared_ram(*m_config.ignore_shared)));
+        s.remaining = 0;
         publish(s);
-        if (s.expected_downtime_ms <= m_config.downtime_limit_ms || pass >= kMaxPasses) break;
+    } else {
+        MOLT_TRY(precopy(w, limiter));
     }
-
     Result<std::vector<DeviceSection>> sections = m_hooks.stop_and_save();
     if (!sections) return sections.error();
-    limiter.set_rate(0);   // the guest is paused: as fast as the channels go
-    for (Lane& l : m_lanes) l.limiter.set_rate(0);
-    // What the last pass left dirty, and what the guest wrote since.
-    synced = m_machine.sync_dirty_log();
-    if (!synced) return synced.error();
-    for (size_t i = 0; i < dirty.size() && i < synced->size(); ++i) dirty[i] |= (*synced)[i];
-    MOLT_TRY(send_pass(w, dirty, limiter, false));
+    if (!m_config.ignore_shared) {
+        limiter.set_rate(0);   // the guest is paused: as fast as the channels go
+        for (Lane& l : m_lanes) l.limiter.set_rate(0);
+        // What the last pass left dirty, and what the guest wrote since.
+        Result<std::vector<uint64_t>> synced = m_machine.sync_dirty_log();
+        if (!synced) return synced.error();
+        for (size_t i = 0; i < m_dirty.size() && i < synced->size(); ++i) m_dirty[i] |= (*synced)[i];
+        MOLT_TRY(send_pass(w, m_dirty, limiter, false));
+    }
     for (Lane& l : m_lanes) MOLT_TRY(l.writer->write_end());
     for (const DeviceSection& d : *sections) {
         auto bytes = std::span(reinterpret_cast<const uint8_t*>(d.payload.data()), d.payload.size());

@@ -27,6 +27,7 @@
 #include "hw/machine.h"
 #include "migration/engine/channel.h"
 #include "migration/engine/ram_transfer.h"
+#include "migration/engine/shared_ram.h"
 #include "migration/stream/records.h"
 #include "migration/stream/writer.h"
 #include "runtime/result.h"
@@ -52,6 +53,9 @@ struct OutgoingConfig {
     // multifd: RAM over this many channels of their own (multifd.h);
     // 0: on the main channel.
     uint32_t multifd_channels = 0;
+    // x-ignore-shared with guest RAM in shared memory: no RAM is sent, the
+    // destination maps the same memory (shared_ram.h).
+    std::optional<SharedRamId> ignore_shared;
 };
 
 struct OutgoingStats {
@@ -74,6 +78,8 @@ struct OutgoingStats {
 class Outgoing {
 public:
     static constexpr uint64_t kMaxPasses = 30;
+    // How long the source waits for the destination's verdict (verdict.h).
+    static constexpr int kVerdictTimeoutMs = 60000;
 
     struct Hooks {
         // Migration thread: has the main thread stop the guest and save
@@ -101,6 +107,11 @@ public:
 private:
     void run();
     Result<void> migrate();
+    // Everything up to the end marker; return_path: ask for the verdict.
+    Result<void> send_stream(stream::StreamWriter& w, bool return_path);
+    // The passes while the guest runs, until the rest fits the downtime
+    // limit; leaves the pages still dirty in m_dirty.
+    Result<void> precopy(stream::StreamWriter& w, RateLimiter& limiter);
     // multifd: announces the channels on the main stream, connects them
     // and sends their handshakes.
     Result<void> open_lanes(stream::StreamWriter& main);
@@ -114,6 +125,7 @@ private:
     // auto-converge after a pass that sent `sent` bytes and left `dirty`.
     void converge(uint64_t sent, uint64_t dirty, OutgoingStats& s);
     int m_high_dirty_passes = 0;
+    std::vector<uint64_t> m_dirty;   // pages to send in the next pass (migration thread)
 
     hw::Machine& m_machine;
     Channel m_channel;
