@@ -197,6 +197,15 @@ class Molt:
                 f.close()
 
 
+ACCEL_NOTICE = 'molt: /dev/kvm is not available; using the tcg accelerator\n'
+
+
+def errors(stderr: str) -> str:
+    """stderr without the notice of the accelerator fallback (printed where
+    /dev/kvm does not open and no -accel was given)."""
+    return stderr[len(ACCEL_NOTICE):] if stderr.startswith(ACCEL_NOTICE) else stderr
+
+
 def run_molt(*args: str, timeout: float = 10.0) -> subprocess.CompletedProcess:
     """Runs molt to completion (for options that make it exit)."""
     return subprocess.run([MOLT, *args], stdin=subprocess.DEVNULL, capture_output=True,

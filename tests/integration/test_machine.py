@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from molt_harness import kvm_usable, run_molt
+from molt_harness import ACCEL_NOTICE, errors, kvm_usable, run_molt
 
 GUESTS = os.environ.get('MOLT_GUESTS', '')
 
@@ -151,7 +151,7 @@ def test_bad_kernel_leaves_nothing(tmpdir_short):
     sock = os.path.join(tmpdir_short, 'q.sock')
     r = run_molt('-qmp', 'unix:%s,server=on,wait=off' % sock, '-kernel', '/etc/hostname')
     assert r.returncode == 1
-    assert r.stderr == "molt: -kernel: '/etc/hostname' is not an ELF file\n"
+    assert errors(r.stderr) == "molt: -kernel: '/etc/hostname' is not an ELF file\n"
     assert os.listdir(tmpdir_short) == []
 
 
@@ -311,3 +311,15 @@ def test_serial_input_from_stdio(tmpdir_short, accel):
     finally:
         p.kill()
         p.wait()
+
+
+def test_without_kvm_the_default_is_tcg_with_a_notice(tmpdir_short):
+    """No -accel: kvm where /dev/kvm opens, else tcg and one line saying so."""
+    out = os.path.join(tmpdir_short, 'serial.txt')
+    r = run_molt('-kernel', os.path.join(GUESTS, 'guest-hello'), '-serial', 'file:' + out,
+                 '-S', '-machine', 'dumpdtb=' + os.path.join(tmpdir_short, 'x.dtb'))
+    assert r.returncode == 0, r.stderr
+    if kvm_usable():
+        assert r.stderr == ''
+    else:
+        assert r.stderr == ACCEL_NOTICE
