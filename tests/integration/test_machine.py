@@ -139,8 +139,12 @@ def test_kvm_triple_fault_with_no_reboot_shuts_down(start, tmpdir_short):
     if not kvm_usable():
         pytest.skip('/dev/kvm is not available here (the nested KVM lane runs this)')
     out = os.path.join(tmpdir_short, 'serial.txt')
-    m = start('-accel', 'kvm', '-no-reboot', '-kernel', guest('fault'), '-serial', 'file:' + out)
+    # -S: connected before the guest runs (it faults at once, and molt
+    # then exits); the event must still reach the client before the exit.
+    m = start('-accel', 'kvm', '-S', '-no-reboot', '-kernel', guest('fault'),
+              '-serial', 'file:' + out)
     q = m.connect()
+    q.ok('cont')
     e = q.wait_event('SHUTDOWN', timeout=30)
     assert e['data'] == {'guest': True, 'reason': 'guest-reset'}
     assert m.wait(30) == 0
