@@ -143,7 +143,7 @@ def test_echo_guest_keeps_answering_across_migration(netns, start, tmpdir_short,
     plug(netns, 'molttap1')
     q, qd = src.connect(), dst.connect()
     wait_status(qd, ('setup',))
-    seconds = 6 * time_scale()
+    seconds = 3 + 3 * time_scale()
     client = subprocess.Popen(['ip', 'netns', 'exec', netns, '/usr/bin/python3', '-c',
                                STEADY_CLIENT, str(seconds)], stdout=subprocess.PIPE, text=True)
     try:
