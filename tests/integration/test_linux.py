@@ -96,8 +96,9 @@ def linux(netns, tmpdir_short):
 
 def test_kvm_linux_boots_to_a_shell_and_answers_ping(netns, linux):
     proc, console, qmp = linux
-    text = console.wait_for(linux_guest.READY_MARK, 120)
-    assert linux_guest.READY_MARK + ' ' + MAC in text   # virtio-net found, with -device mac=
+    # The mark and eth0's MAC, one line (waiting for the mark alone may
+    # read the line half-written): virtio-net found, with -device mac=.
+    console.wait_for(linux_guest.READY_MARK + ' ' + MAC, 120)
     for cmd in (['ip', 'addr', 'add', '10.9.0.1/24', 'dev', 'molttap0'],
                 ['ip', 'link', 'set', 'molttap0', 'up']):
         r = in_ns(netns, *cmd)
@@ -149,6 +150,10 @@ def test_kvm_linux_migrates_and_goes_on(netns, tmpdir_short):
         assert '5 packets received' in r.stdout, r.stdout + r.stderr
         procs.append(start_linux(netns, tmpdir_short, 'molttap1', qd, '-incoming', 'unix:' + mig))
         dst_console = Console(procs[1].stdout)
+        d = Qmp(qd)
+        deadline = time.monotonic() + 30 * time_scale()
+        while d.ok('query-migrate').get('status') != 'setup' and time.monotonic() < deadline:
+            time.sleep(0.1)   # until it listens
         q = Qmp(qs)
         q.ok('migrate', {'uri': 'unix:' + mig})
         deadline = time.monotonic() + 120 * time_scale()
@@ -158,7 +163,6 @@ def test_kvm_linux_migrates_and_goes_on(netns, tmpdir_short):
             info = q.ok('query-migrate')
         assert info['status'] == 'completed', info
         assert q.ok('query-status')['status'] == 'postmigrate'
-        d = Qmp(qd)
         deadline = time.monotonic() + 30 * time_scale()
         while d.ok('query-status')['status'] != 'running' and time.monotonic() < deadline:
             time.sleep(0.1)
