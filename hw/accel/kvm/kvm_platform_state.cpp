@@ -113,7 +113,7 @@ Result<api::KvmVcpuState> save_vcpu_platform(int vcpu_fd, const std::vector<uint
     api::KvmVcpuState s{};
     kvm_sregs sregs{};
     MOLT_TRY(call(vcpu_fd, KVM_GET_SREGS, &sregs, "KVM_GET_SREGS"));
-    s.apic_base = sregs.apic_base;
+    s.sregs = blob(sregs);
     kvm_lapic_state lapic{};
     MOLT_TRY(call(vcpu_fd, KVM_GET_LAPIC, &lapic, "KVM_GET_LAPIC"));
     s.lapic = blob(lapic);
@@ -142,10 +142,12 @@ Result<api::KvmVcpuState> save_vcpu_platform(int vcpu_fd, const std::vector<uint
 
 Result<void> load_vcpu_platform(int vcpu_fd, const api::KvmVcpuState& s) {
     // Everything decoded and checked before KVM is told anything.
+    kvm_sregs sregs{};
     kvm_lapic_state lapic{};
     Xsave xsave{};
     kvm_vcpu_events events{};
     kvm_debugregs dr{};
+    MOLT_TRY(unblob(s.sregs, sregs, "sregs"));
     MOLT_TRY(unblob(s.lapic, lapic, "lapic"));
     MOLT_TRY(unblob(s.xsave, xsave, "xsave"));
     MOLT_TRY(unblob(s.events, events, "events"));
@@ -155,10 +157,8 @@ Result<void> load_vcpu_platform(int vcpu_fd, const api::KvmVcpuState& s) {
     xcrs.nr_xcrs = static_cast<uint32_t>(s.xcrs.size());
     for (size_t i = 0; i < s.xcrs.size(); ++i) xcrs.xcrs[i] = {s.xcrs[i].index, 0, s.xcrs[i].value};
 
-    // The APIC's mode first (x2APIC: its registers become MSRs).
-    kvm_sregs sregs{};
-    MOLT_TRY(call(vcpu_fd, KVM_GET_SREGS, &sregs, "KVM_GET_SREGS"));
-    sregs.apic_base = s.apic_base;
+    // All special registers (TR, LDT, CR8, the APIC's mode: x2APIC turns
+    // its registers into MSRs) before anything that depends on them.
     MOLT_TRY(call(vcpu_fd, KVM_SET_SREGS, &sregs, "KVM_SET_SREGS"));
     MOLT_TRY(call(vcpu_fd, kSetXsave, &xsave, "KVM_SET_XSAVE"));
     MOLT_TRY(call(vcpu_fd, KVM_SET_XCRS, &xcrs, "KVM_SET_XCRS"));
