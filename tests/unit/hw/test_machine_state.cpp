@@ -28,6 +28,14 @@ using namespace molt::hw::test;
 
 namespace {
 
+// A state without its kvm part: that part holds clocks that run on (the
+// TSC, kvmclock, the PIT's and the APIC timer's counts), so two saves of
+// one machine differ in it; the rest must be equal.
+api::MachineState without_kvm(api::MachineState s) {
+    s.kvm.reset();
+    return s;
+}
+
 // mov dx, 0x3ff; mov al, 0x5a; out dx, al          (SCR = 0x5a)
 // loop: movzx eax, byte [0x200000]; add al, 'a'; mov dx, 0x3f8; out dx, al
 //       sub al, 'a' - 1; cmp al, 26; jb store; xor eax, eax
@@ -119,7 +127,8 @@ void check_continues(MachineSetup::Accel accel, bool destination_has_kernel) {
     std::memcpy(ram2.p, ram1.p, kRamBytes);   // guest RAM arrives first
     REQUIRE(m2->load_state(state));
     CHECK(m2->has_guest());
-    CHECK(*m2->save_state() == state);
+    CHECK(without_kvm(*m2->save_state()) == without_kvm(state));
+    CHECK(m2->save_state()->kvm.has_value() == (accel == MachineSetup::Accel::Kvm));
     m2->resume();
     std::string second = out2.wait_for(30);
     m2->pause();
@@ -160,7 +169,7 @@ TEST_CASE("machine state: bad states are refused and change nothing") {
     Result<void> r = m->load_state(bad);
     REQUIRE_FALSE(r);
     CHECK(r.error().message() == "serial: ier 64 has bits above 3");
-    CHECK(*m->save_state() == before);
+    CHECK(without_kvm(*m->save_state()) == without_kvm(before));
     // A state saved without a guest does not fit a machine running one.
     auto empty = machine(MachineSetup::Accel::Tcg, nullptr, ram_empty);
     api::MachineState no_cpu = *empty->save_state();
@@ -168,7 +177,7 @@ TEST_CASE("machine state: bad states are refused and change nothing") {
     r = m->load_state(no_cpu);
     REQUIRE_FALSE(r);
     CHECK(r.error().message() == "the state has no vCPU (it was saved without a guest), this machine runs one");
-    CHECK(*m->save_state() == before);
+    CHECK(without_kvm(*m->save_state()) == without_kvm(before));
     m->resume();
     r = m->load_state(before);
     REQUIRE_FALSE(r);
@@ -189,7 +198,7 @@ TEST_CASE("machine state on kvm: a vCPU state KVM refuses is undone, devices unt
     Result<void> r = m->load_state(bad);
     REQUIRE_FALSE(r);
     CHECK(r.error().message().rfind("vCPU 0: ", 0) == 0);
-    CHECK(*m->save_state() == before);
+    CHECK(without_kvm(*m->save_state()) == without_kvm(before));
 }
 
 TEST_CASE("machine state: virtio-net devices are matched by id" * doctest::skip(!can_make_taps())) {
@@ -246,7 +255,7 @@ TEST_CASE("machine state: virtio-net devices are matched by id" * doctest::skip(
         Result<void> r = b->load_state(bad);
         REQUIRE_FALSE(r);
         CHECK(r.error().message() == c.message);
-        CHECK(*b->save_state() == before);
+        CHECK(without_kvm(*b->save_state()) == without_kvm(before));
     }
     // A machine with other devices refuses the state as a whole.
     auto c = machine(MachineSetup::Accel::Tcg, nullptr, ram3, UniqueFd(), nets({"n0"}));
