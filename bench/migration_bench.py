@@ -289,6 +289,7 @@ def one_run(vmm: str, binary: str, case: Case, a: argparse.Namespace, tmp: str,
             'dirty_sync_count': ram.get('dirty-sync-count'),
             'dst_spawn_to_qmp_ms': dst_ready_ms,
             'dst_anon_huge_mib': anon_huge_mib(dp.pid),
+            'loadavg_1min': os.getloadavg()[0],
         }
     except (BenchError, OSError, ValueError, KeyError) as e:
         logs = ''
@@ -348,6 +349,8 @@ def print_case(case: Case, runs: Dict[str, List[Run]], limit: int) -> Dict[str, 
         over = '' if max(worst, worst_wall) <= limit else '  ABOVE downtime-limit %d ms' % limit
         print('  %s: worst downtime %.0f ms reported, %.1f ms STOP->RESUME%s'
               % (vmm, worst, worst_wall, over))
+    loads = [r['loadavg_1min'] for rs in runs.values() for r in rs]
+    print('  load average (1 min) after the runs: %.1f-%.1f' % (min(loads), max(loads)))
     return summary
 
 
