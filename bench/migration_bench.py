@@ -30,7 +30,10 @@ Per run:
   throughput                         guest RAM bytes / total-time (GB/s,
                                      10^9): for zero RAM this is a scan rate,
                                      not bytes on the wire;
-  transferred                        ram.transferred (MB, 10^6).
+  transferred                        ram.transferred (MB, 10^6);
+  dst start                          destination spawn -> QMP ready (ms):
+                                     where --dst-backend ram-prealloc pays
+                                     for touching its RAM.
 After each run the destination's AnonHugePages (/proc/PID/smaps_rollup)
 shows whether transparent huge pages backed the received RAM.
 
@@ -309,7 +312,8 @@ def one_run(vmm: str, binary: str, case: Case, a: argparse.Namespace, tmp: str,
 # (label, key, better): 'low' for times, 'high' for rates.
 COLUMNS = [('total-time ms', 'total_ms', 'low'), ('wall ms', 'wall_ms', 'low'),
            ('downtime ms', 'downtime_ms', 'low'), ('STOP->RESUME ms', 'stop_resume_ms', 'low'),
-           ('GB/s', 'gbps', 'high'), ('sent MB', 'transferred_mb', 'low')]
+           ('GB/s', 'gbps', 'high'), ('sent MB', 'transferred_mb', 'low'),
+           ('dst start ms', 'dst_spawn_to_qmp_ms', 'low')]
 
 
 def best_median(runs: List[Run], key: str, better: str) -> Optional[Tuple[float, float]]:
