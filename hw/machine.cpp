@@ -258,12 +258,7 @@ Result<api::X86CpuState> Machine::cpu_state() {
 }
 
 std::vector<std::string> Machine::migration_blockers() const {
-    std::vector<std::string> reasons;
-    if (m_linux) {
-        reasons.push_back("a Linux guest on kvm: its interrupt controller, timer, MSR and XSAVE "
-                          "state are not migrated yet by this molt");
-    }
-    return reasons;
+    return {};
 }
 
 Result<void> Machine::start_dirty_log() {

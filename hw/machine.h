@@ -168,6 +168,10 @@ public:
     // The guest notified one of the device's queues; the main loop then
     // runs net_backend_ready(i).
     bool net_kicked(size_t i) const { return m_running && m_nets[i].net->kicked(); }
+    // Sends a self-announcement frame from each virtio-net device, or from
+    // those whose ids `only` names (empty: all; as in QEMU, a name that
+    // matches no device is passed over).  Main thread.
+    Result<void> announce_self(const std::vector<std::string>& only);
 
 private:
     Machine(MachineSetup setup, std::span<uint8_t> ram);
@@ -184,6 +188,9 @@ private:
     void destroy_vcpu();   // the vCPU thread must be gone
     Result<void> check_state(const api::MachineState& state) const;
     Result<void> load_cpu(const api::X86CpuState& cpu);
+    // kvm: the in-kernel devices, clock and vCPU state beyond registers.
+    Result<api::KvmState> save_kvm_state();
+    Result<void> load_kvm_state(const api::KvmState& state);
     struct NetDevice;
     const NetDevice* find_net(const std::string& id) const;
     IrqLine* irq_line(uint32_t gsi);
@@ -207,6 +214,7 @@ private:
     std::function<void()> m_notify;
     bool m_linux = false;                // -kernel is a bzImage
     std::unique_ptr<kvm::Kvm> m_kvm;     // kvm only; outlive the vCPU
+    std::vector<uint32_t> m_kvm_msrs;    // the MSRs kvm state saves (asked once)
     std::unique_ptr<kvm::VmFd> m_vm;
     std::atomic<const kvm::VmFd*> m_irq_vm{nullptr};   // what the lines drive
     std::vector<std::unique_ptr<kvm::KvmIrqLine>> m_irq_lines;

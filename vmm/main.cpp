@@ -24,6 +24,7 @@
 #include "vmm/context.h"
 #include "vmm/machine_control.h"
 #include "vmm/migration_control.h"
+#include "vmm/self_announce.h"
 #include "vmm/startup.h"
 
 namespace molt::vmm {
@@ -118,6 +119,7 @@ Result<void> run(const cli::CommandLine& cl) {
     apply_name(cl, vmm);
     vmm.incoming_defer = cl.incoming_defer;
     vmm.migration = std::make_unique<MigrationControl>(vmm, loop);
+    vmm.announcer = std::make_unique<SelfAnnouncer>(loop, vmm.machine);
     schema::register_commands(vmm.commands);
     vmm.commands.add({"query-qmp-schema", marshal_query_qmp_schema, qmp::kAllowPreconfig, 0});
 

@@ -3,9 +3,13 @@
 
 #include <sys/epoll.h>
 
+#include <cstdio>
+
 #include "migration/engine/device_sections.h"
 #include "qapi-events-migration.h"
+#include "qapi-types-sockets.h"
 #include "runtime/socket.h"
+#include "vmm/self_announce.h"
 #include "vmm/vmm.h"
 
 namespace molt::vmm {
@@ -36,6 +40,16 @@ void MigrationControl::set_status(MigrationStatus status) {
     if (m_vmm.params.get().events.value_or(false)) api::emit_migration(*m_vmm.events, status);
 }
 
+Result<std::optional<migration::SharedRamId>> MigrationControl::shared_ram() const {
+    std::span<const uint8_t> ram = m_vmm.machine->ram_view();
+    for (const auto& b : m_vmm.memory) {
+        if (b->host_view().data() == ram.data() && b->shared() && b->fd() >= 0) {
+            return std::optional(MOLT_TRY(migration::shared_ram_id(b->fd(), b->size_bytes())));
+        }
+    }
+    return std::optional<migration::SharedRamId>();
+}
+
 migration::TakeNamedFd MigrationControl::named_fds() {
     return [this](const std::string& name) -> Result<UniqueFd> {
         auto it = m_vmm.named_fds.find(name);
@@ -59,8 +73,15 @@ Result<void> MigrationControl::migrate(const api::MigrationAddress& addr) {
         return Error("migration mode " + std::string(api::to_string(*p.mode)) +
                      " is not supported yet by this molt");
     }
+    bool multifd = p.multifd.value_or(false);
+    if (multifd && !(addr.transport == api::MigrationAddressType::Socket &&
+                     addr.u.socket->type != api::SocketAddressType::Fd)) {
+        return Error("Migration requires multi-channel URIs (e.g. tcp)");
+    }
+    std::optional<migration::SharedRamId> shared;
+    if (p.x_ignore_shared.value_or(false)) shared = MOLT_TRY(shared_ram());
     migration::Channel channel = MOLT_TRY(migration::open_outgoing(addr, named_fds()));
-    MOLT_TRY(m_vmm.machine->start_dirty_log());
+    if (!shared) MOLT_TRY(m_vmm.machine->start_dirty_log());   // shared RAM is not sent
     m_start = Clock::now();
     m_error.reset();
     m_total_ms.reset();
@@ -78,9 +99,18 @@ Result<void> MigrationControl::migrate(const api::MigrationAddress& addr) {
     config.throttle_initial = p.cpu_throttle_initial.value_or(20);
     config.throttle_increment = p.cpu_throttle_increment.value_or(10);
     config.max_throttle = p.max_cpu_throttle.value_or(99);
+    config.multifd_channels = multifd ? p.multifd_channels.value_or(2) : 0;
+    config.ignore_shared = shared;
     // The throttle is applied on the main thread (poll), which owns the machine.
+    // multifd's channels connect from the migration thread: a unix or inet
+    // address only (checked above), so no getfd name is taken there.
+    auto connect = [addr]() -> Result<migration::Channel> {
+        return migration::open_outgoing(addr, [](const std::string&) -> Result<UniqueFd> {
+            return Error("multifd: no named descriptors");
+        });
+    };
     migration::Outgoing::Hooks hooks{[this] { return stop_and_save_from_thread(); },
-                                     [this] { m_loop.wake(); }, nullptr};
+                                     [this] { m_loop.wake(); }, nullptr, connect};
     m_out = std::make_unique<migration::Outgoing>(*m_vmm.machine, std::move(channel), config, hooks);
     set_status(MigrationStatus::Active);
     m_out->start();
@@ -171,7 +201,8 @@ Result<void> MigrationControl::incoming(const api::MigrationAddress& addr, bool 
     m_start = Clock::now();
     if (!m_listener.listening) {
         m_in = std::make_unique<migration::Incoming>(m_vmm.machine->ram_for_incoming(),
-                                                     std::move(m_listener.fd), [this] { m_loop.wake(); });
+                                                     std::move(m_listener.fd), -1, MOLT_TRY(shared_ram()),
+                                                     [this] { m_loop.wake(); });
         set_status(MigrationStatus::Active);
         m_in->start();
         return ok();
@@ -184,9 +215,15 @@ void MigrationControl::accept_incoming() {
     Result<UniqueFd> conn = accept_connection(m_listener.fd.get());
     if (!conn || !*conn) return;
     m_loop.remove(m_listener.fd.get());
-    m_listener.fd.reset();
+    // The listener stays open until the migration ends: multifd's RAM
+    // channels connect to it (the incoming thread accepts them).
+    Result<std::optional<migration::SharedRamId>> shared = shared_ram();
+    if (!shared) {
+        std::fprintf(stderr, "molt: %s\n", shared.error().message().c_str());
+        shared = std::optional<migration::SharedRamId>();
+    }
     m_in = std::make_unique<migration::Incoming>(m_vmm.machine->ram_for_incoming(), std::move(*conn),
-                                                 [this] { m_loop.wake(); });
+                                                 m_listener.fd.get(), *shared, [this] { m_loop.wake(); });
     set_status(MigrationStatus::Active);
     m_in->start();
 }
@@ -200,6 +237,11 @@ Result<bool> MigrationControl::load_incoming() {
 
 Result<void> MigrationControl::finish_incoming() {
     Result<bool> r = load_incoming();
+    if (m_in->wants_verdict()) {
+        Result<void> sent = m_in->send_verdict(r ? std::nullopt : std::optional(r.error().message()));
+        // The source resumes the guest unless it hears OK: never run it here then.
+        if (r && !sent) r = sent.error();
+    }
     m_total_ms = ms_between(m_start, Clock::now());
     m_in.reset();
     m_listener = {};
@@ -211,6 +253,15 @@ Result<void> MigrationControl::finish_incoming() {
     }
     set_status(MigrationStatus::Completed);
     m_vmm.run_state->incoming_done(*r);
+    // The guest's MACs now live here: tell the network (QEMU does this
+    // whether or not the guest runs yet).
+    const api::MigrationParameters& p = m_vmm.params.get();
+    AnnounceRounds rounds{static_cast<uint64_t>(*p.announce_initial), static_cast<uint64_t>(*p.announce_max),
+                          static_cast<uint64_t>(*p.announce_rounds), static_cast<uint64_t>(*p.announce_step), {}};
+    Result<void> announced = m_vmm.announcer->start(std::nullopt, std::move(rounds));
+    if (!announced) {
+        std::fprintf(stderr, "molt: self-announcement: %s\n", announced.error().message().c_str());
+    }
     return ok();
 }
 

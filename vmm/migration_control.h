@@ -23,6 +23,7 @@
 #include "migration/engine/channel.h"
 #include "migration/engine/incoming.h"
 #include "migration/engine/outgoing.h"
+#include "migration/engine/shared_ram.h"
 #include "qapi-types-migration.h"
 #include "runtime/event_loop.h"
 
@@ -56,6 +57,8 @@ private:
     // Whether the guest ran on the source when it stopped.
     Result<bool> load_incoming();
     migration::TakeNamedFd named_fds();
+    // Guest RAM's identity when it is shared memory (x-ignore-shared).
+    Result<std::optional<migration::SharedRamId>> shared_ram() const;
 
     Vmm& m_vmm;
     EventLoop& m_loop;

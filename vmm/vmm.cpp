@@ -2,6 +2,7 @@
 #include "vmm/vmm.h"
 
 #include "vmm/migration_control.h"
+#include "vmm/self_announce.h"
 
 namespace molt::vmm {
 

@@ -25,6 +25,7 @@
 namespace molt::vmm {
 
 class MigrationControl;
+class SelfAnnouncer;
 
 inline constexpr std::string_view kVersion = "0.1.0";
 // The QEMU version whose QMP interface molt follows (query-version).
@@ -47,6 +48,7 @@ struct Vmm {
     std::unique_ptr<Timer> dirty_rate_timer;
     // After the machine: destroyed first (its threads use the machine).
     std::unique_ptr<MigrationControl> migration;
+    std::unique_ptr<SelfAnnouncer> announcer;    // announce-self, and after incoming migration
     qmp::CommandTable commands;
     qmp::Dispatcher* dispatcher = nullptr;       // for the precreate phase
     EventSink* events = nullptr;

@@ -5,16 +5,24 @@
 #include <sys/socket.h>
 
 #include "migration/engine/ram_transfer.h"
+#include "migration/engine/verdict.h"
 #include "migration/stream/reader.h"
 
 namespace molt::migration {
 
-Incoming::Incoming(std::span<uint8_t> ram, UniqueFd fd, std::function<void()> wake)
-    : m_ram(ram), m_fd(std::move(fd)), m_raw_fd(m_fd.get()), m_wake(std::move(wake)) {}
+Incoming::Incoming(std::span<uint8_t> ram, UniqueFd fd, int listener, std::optional<SharedRamId> shared,
+                   std::function<void()> wake)
+    : m_ram(ram), m_fd(std::move(fd)), m_raw_fd(m_fd.get()), m_listener(listener), m_shared(shared),
+      m_wake(std::move(wake)) {}
 
 Incoming::~Incoming() {
     abort();
     if (m_thread.joinable()) m_thread.join();
+}
+
+uint64_t Incoming::bytes() const {
+    IncomingLanes* lanes = m_lanes_seen.load(std::memory_order_acquire);
+    return m_bytes.load(std::memory_order_relaxed) + (lanes ? lanes->bytes() : 0);
 }
 
 void Incoming::start() {
@@ -25,7 +33,9 @@ void Incoming::start() {
 }
 
 void Incoming::abort() {
-    if (!finished()) shutdown(m_raw_fd, SHUT_RDWR);
+    if (finished()) return;
+    shutdown(m_raw_fd, SHUT_RDWR);
+    if (IncomingLanes* lanes = m_lanes_seen.load(std::memory_order_acquire)) lanes->abort();
 }
 
 std::optional<Error> Incoming::error() const {
@@ -40,6 +50,13 @@ std::vector<stream::SectionRecord> Incoming::take_sections() {
 
 void Incoming::run() {
     Result<void> r = receive();
+    if (m_lanes) {
+        // Every RAM channel ends before the guest may run; a failed main
+        // channel ends them.
+        if (!r) m_lanes->abort();
+        Result<void> lanes = m_lanes->join();
+        if (r && !lanes) r = lanes.error();
+    }
     {
         std::lock_guard guard(m_lock);
         if (!r) m_error = r.error();
@@ -50,6 +67,17 @@ void Incoming::run() {
 
 Result<void> Incoming::receive() {
     stream::StreamReader reader(std::move(m_fd), {m_ram.size(), stream::kHostArch});
+    Result<void> r = receive_from(reader);
+    m_fd = reader.release_fd();   // for the verdict; closed with this object
+    return r;
+}
+
+Result<void> Incoming::send_verdict(const std::optional<std::string>& error) {
+    if (!m_fd) return Error("migration: the channel to the source is gone");
+    return migration::send_verdict(m_fd.get(), error);
+}
+
+Result<void> Incoming::receive_from(stream::StreamReader& reader) {
     MOLT_TRY(reader.read_header());
     UntouchedPages untouched(m_ram);
     while (true) {
@@ -58,12 +86,34 @@ Result<void> Incoming::receive() {
         if (auto* ram = std::get_if<stream::RamRecord>(&rec)) {
             MOLT_TRY(receive_ram(reader, *ram, m_ram, &untouched));
         } else if (auto* section = std::get_if<stream::SectionRecord>(&rec)) {
+            if (section->info.id == kMultifdSection) {
+                MOLT_TRY(start_lanes(*section));
+                continue;
+            }
+            if (section->info.id == kReturnPathSection) {
+                m_return_path = true;
+                continue;
+            }
+            if (section->info.id == kSharedRamSection) {
+                SharedRamId source = MOLT_TRY(decode_shared_ram(section->payload));
+                MOLT_TRY(check_shared_ram(source, m_shared));
+                continue;
+            }
             std::lock_guard guard(m_lock);
             m_sections.push_back(std::move(*section));
         } else if (std::holds_alternative<stream::EndOfStream>(rec)) {
             return ok();
         }
     }
+}
+
+Result<void> Incoming::start_lanes(const stream::SectionRecord& section) {
+    if (m_lanes) return Error("multifd: a second " + std::string(kMultifdSection) + " section");
+    MultifdHello hello = MOLT_TRY(decode_hello(section.payload));
+    // A RAM channel that fails ends the main channel's read too.
+    m_lanes = std::make_unique<IncomingLanes>(m_ram, [this] { shutdown(m_raw_fd, SHUT_RDWR); });
+    m_lanes_seen.store(m_lanes.get(), std::memory_order_release);
+    return m_lanes->start(m_listener, hello, kLaneAcceptMs);
 }
 
 }  // namespace molt::migration

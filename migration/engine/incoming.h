@@ -7,12 +7,16 @@
 
 #include <atomic>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <span>
 #include <thread>
 #include <vector>
 
+#include "migration/engine/multifd.h"
+#include "migration/engine/shared_ram.h"
+#include "migration/stream/reader.h"
 #include "migration/stream/records.h"
 #include "runtime/result.h"
 #include "runtime/unique_fd.h"
@@ -21,9 +25,13 @@ namespace molt::migration {
 
 class Incoming {
 public:
-    // ram: the destination's guest RAM, not running.  wake: any thread,
-    // when finished (or progress).
-    Incoming(std::span<uint8_t> ram, UniqueFd fd, std::function<void()> wake);
+    // ram: the destination's guest RAM, not running.  listener: where
+    // multifd RAM channels connect (-1: none; the caller keeps it open
+    // until this is gone).  shared: ram's identity when it is shared
+    // memory (x-ignore-shared).  wake: any thread, when finished (or
+    // progress).
+    Incoming(std::span<uint8_t> ram, UniqueFd fd, int listener, std::optional<SharedRamId> shared,
+             std::function<void()> wake);
     ~Incoming();   // joins (a blocked read ends when the fd is shut down)
 
     void start();
@@ -31,17 +39,29 @@ public:
     void abort();
     bool finished() const { return m_finished.load(std::memory_order_acquire); }
     std::optional<Error> error() const;
-    uint64_t bytes() const { return m_bytes.load(std::memory_order_relaxed); }
+    uint64_t bytes() const;
     // Once finished without error: the device sections, in stream order.
     std::vector<stream::SectionRecord> take_sections();
+    // Once finished: whether the source waits for a verdict (verdict.h),
+    // and sending it (main thread; OK when error is nullopt).
+    bool wants_verdict() const { return m_return_path; }
+    Result<void> send_verdict(const std::optional<std::string>& error);
 
 private:
+    static constexpr int kLaneAcceptMs = 30000;
     void run();
     Result<void> receive();
+    Result<void> receive_from(stream::StreamReader& reader);
+    Result<void> start_lanes(const stream::SectionRecord& section);
 
     std::span<uint8_t> m_ram;
     UniqueFd m_fd;
     int m_raw_fd;
+    int m_listener;
+    bool m_return_path = false;   // set by the thread before finished()
+    std::optional<SharedRamId> m_shared;
+    std::unique_ptr<IncomingLanes> m_lanes;   // multifd; made by the thread
+    std::atomic<IncomingLanes*> m_lanes_seen{nullptr};
     std::function<void()> m_wake;
     std::atomic<bool> m_finished{false};
     std::atomic<uint64_t> m_bytes{0};

@@ -4,7 +4,12 @@
 #include <pthread.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <chrono>
+#include <string>
+
+#include "migration/engine/multifd.h"
+#include "migration/engine/verdict.h"
 
 namespace molt::migration {
 
@@ -41,6 +46,8 @@ void Outgoing::cancel() {
     m_cancel.store(true, std::memory_order_relaxed);
     // A write blocked on a full socket returns at once.
     if (m_raw_fd >= 0 && !finished()) shutdown(m_raw_fd, SHUT_RDWR);
+    std::lock_guard guard(m_lock);
+    for (const Lane& l : m_lanes) shutdown(l.raw_fd, SHUT_RDWR);   // open until this goes
 }
 
 std::optional<Error> Outgoing::error() const {
@@ -90,11 +97,94 @@ Result<double> Outgoing::send_pass(stream::StreamWriter& w, const std::vector<ui
         s.dirty_pages_rate = static_cast<uint64_t>(static_cast<double>(p.pages) / took);
         return s;
     };
-    SendProgress p = MOLT_TRY(send_dirty_pages(w, ram, dirty, limiter, m_cancel,
-                                               [&](const SendProgress& q) { publish(with(q)); }));
+    SendProgressFn progress = [&](const SendProgress& q) { publish(with(q)); };
+    SendProgress p = m_lanes.empty()
+        ? MOLT_TRY(send_dirty_pages(w, ram, dirty, limiter, m_cancel, progress))
+        : MOLT_TRY(send_over_lanes(dirty, progress));
     double took = std::max(seconds_since(start), 1e-6);
     publish(with(p));
     return took;
+}
+
+Result<void> Outgoing::open_lanes(stream::StreamWriter& main) {
+    uint32_t n = m_config.multifd_channels;
+    if (n == 0) return ok();
+    if (!m_hooks.connect) return Error("multifd: no way to open more channels");
+    MultifdHello hello{new_session(), n};
+    std::vector<uint8_t> payload = encode_hello(hello);
+    MOLT_TRY(main.write_section(multifd_section_info(false), payload));
+    MOLT_TRY(main.flush());
+    // Each channel gets its share of max-bandwidth.
+    uint64_t share = m_config.max_bandwidth == 0 ? 0 : std::max<uint64_t>(1, m_config.max_bandwidth / n);
+    for (uint32_t i = 0; i < n; ++i) {
+        Result<Channel> c = m_hooks.connect();
+        if (!c) return Error(c.error()).with_context("multifd channel " + std::to_string(i));
+        Lane lane{std::make_unique<stream::StreamWriter>(std::move(c->fd)), RateLimiter(share), -1};
+        lane.raw_fd = c->fd.get();
+        {
+            std::lock_guard guard(m_lock);
+            m_lanes.push_back(std::move(lane));
+        }
+        // A cancel that came before the channel was listed.
+        if (m_cancel.load()) return Error("migration cancelled");
+        stream::StreamWriter& w = *m_lanes.back().writer;
+        MOLT_TRY(w.write_header());
+        MOLT_TRY(w.write_section(multifd_section_info(true), encode_hello({hello.session, i})));
+    }
+    return ok();
+}
+
+uint64_t Outgoing::position(const stream::StreamWriter& main) const {
+    uint64_t p = main.position();
+    for (const Lane& l : m_lanes) p += l.writer->position();
+    return p;
+}
+
+Result<SendProgress> Outgoing::send_over_lanes(const std::vector<uint64_t>& dirty,
+                                               const SendProgressFn& progress) {
+    std::span<const uint8_t> ram = m_machine.ram_view();
+    size_t n = m_lanes.size();
+    std::mutex lock;
+    std::vector<SendProgress> sent(n);
+    std::optional<Error> failure;
+    auto total = [&sent] {
+        SendProgress t;
+        for (const SendProgress& s : sent) {
+            t.pages += s.pages;
+            t.zero_pages += s.zero_pages;
+            t.bytes += s.bytes;
+        }
+        return t;
+    };
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < n; ++i) {
+        threads.emplace_back([&, i] {
+            std::string name = "mig/src/send_" + std::to_string(i);
+            pthread_setname_np(pthread_self(), name.c_str());
+            auto report = [&, i](const SendProgress& q) {
+                SendProgress t;
+                {
+                    std::lock_guard guard(lock);
+                    sent[i] = q;
+                    t = total();
+                }
+                progress(t);
+            };
+            Result<SendProgress> r = send_dirty_pages(*m_lanes[i].writer, ram, lane_pages(dirty, i, n),
+                                                      m_lanes[i].limiter, m_cancel, report);
+            std::lock_guard guard(lock);
+            if (r) {
+                sent[i] = *r;
+            } else if (!failure) {
+                failure = Error(r.error()).with_context("multifd channel " + std::to_string(i));
+                // The other channels stop too.
+                for (const Lane& l : m_lanes) shutdown(l.raw_fd, SHUT_RDWR);
+            }
+        });
+    }
+    for (std::thread& t : threads) t.join();
+    if (failure) return *failure;
+    return total();
 }
 
 void Outgoing::converge(uint64_t sent, uint64_t dirty, OutgoingStats& s) {
@@ -109,56 +199,90 @@ void Outgoing::converge(uint64_t sent, uint64_t dirty, OutgoingStats& s) {
     if (m_hooks.throttle) m_hooks.throttle(s.cpu_throttle);
 }
 
+Result<void> Outgoing::precopy(stream::StreamWriter& w, RateLimiter& limiter) {
+    OutgoingStats s;
+    // (Results of vectors are checked by hand: GCC 12 warns falsely
+    // through MOLT_TRY there.)
+    m_dirty = all_pages(m_machine.ram_bytes());
+    // The first sync clears what was logged before pass 1 read the pages.
+    Result<std::vector<uint64_t>> synced = m_machine.sync_dirty_log();
+    if (!synced) return synced.error();
+    for (uint32_t pass = 1;; ++pass) {
+        uint64_t before = position(w);
+        double took = MOLT_TRY(send_pass(w, m_dirty, limiter, true));
+        MOLT_TRY(w.write_iteration_end(pass));
+        uint64_t sent = position(w) - before;
+        double bytes_per_ms = static_cast<double>(sent) / (took * 1000);
+        synced = m_machine.sync_dirty_log();
+        if (!synced) return synced.error();
+        m_dirty = std::move(*synced);
+        s = stats();
+        s.pass = pass;
+        s.dirty_sync_count = pass;
+        s.remaining = count_pages(m_dirty) * stream::kPageBytes;
+        s.expected_downtime_ms = bytes_per_ms > 0
+            ? static_cast<uint64_t>(static_cast<double>(s.remaining) / bytes_per_ms) : 0;
+        if (pass >= 2) converge(sent, s.remaining, s);
+        publish(s);
+        if (s.expected_downtime_ms <= m_config.downtime_limit_ms || pass >= kMaxPasses) return ok();
+    }
+}
+
 Result<void> Outgoing::migrate() {
-    Clock::time_point setup_start = Clock::now();
     stream::StreamWriter w(std::move(m_channel.fd));
+    bool return_path = is_socket(m_raw_fd);
+    Result<void> r = send_stream(w, return_path);
+    if (r && return_path) {
+        UniqueFd fd = w.release_fd();
+        return await_verdict(fd.get(), kVerdictTimeoutMs);
+    }
+    if (!r && return_path && !m_cancel.load()) {
+        // A destination that refused the stream half-way said why before
+        // it hung up (the write error here is only the consequence).
+        Result<void> said = await_verdict(m_raw_fd, 200);
+        if (!said && said.error().message().rfind("the destination refused", 0) == 0) return said.error();
+    }
+    return r;
+}
+
+Result<void> Outgoing::send_stream(stream::StreamWriter& w, bool return_path) {
+    Clock::time_point setup_start = Clock::now();
     MOLT_TRY(w.write_header());
+    if (return_path) MOLT_TRY(w.write_section(return_path_section_info(), {}));
+    MOLT_TRY(open_lanes(w));
     RateLimiter limiter(m_config.max_bandwidth);
     OutgoingStats s = stats();
     s.setup_ms = static_cast<uint64_t>(seconds_since(setup_start) * 1000);
     s.remaining = s.total;
     publish(s);
 
-    // (Results of vectors are checked by hand: GCC 12 warns falsely
-    // through MOLT_TRY there.)
-    std::vector<uint64_t> dirty = all_pages(m_machine.ram_bytes());
-    // The first sync clears what was logged before pass 1 read the pages.
-    Result<std::vector<uint64_t>> synced = m_machine.sync_dirty_log();
-    if (!synced) return synced.error();
-    for (uint32_t pass = 1;; ++pass) {
-        uint64_t before = w.position();
-        double took = MOLT_TRY(send_pass(w, dirty, limiter, true));
-        MOLT_TRY(w.write_iteration_end(pass));
-        double bytes_per_ms = static_cast<double>(w.position() - before) / (took * 1000);
-        synced = m_machine.sync_dirty_log();
-        if (!synced) return synced.error();
-        dirty = std::move(*synced);
-        s = stats();
-        s.pass = pass;
-        s.dirty_sync_count = pass;
-        s.remaining = count_pages(dirty) * stream::kPageBytes;
-        s.expected_downtime_ms = bytes_per_ms > 0
-            ? static_cast<uint64_t>(static_cast<double>(s.remaining) / bytes_per_ms) : 0;
-        if (pass >= 2) converge(w.position() - before, s.remaining, s);
+    if (m_config.ignore_shared) {
+        // The destination maps the same memory: no RAM passes at all.
+        MOLT_TRY(w.write_section(shared_ram_section_info(), encode_shared_ram(*m_config.ignore_shared)));
+        s.remaining = 0;
         publish(s);
-        if (s.expected_downtime_ms <= m_config.downtime_limit_ms || pass >= kMaxPasses) break;
+    } else {
+        MOLT_TRY(precopy(w, limiter));
     }
-
     Result<std::vector<DeviceSection>> sections = m_hooks.stop_and_save();
     if (!sections) return sections.error();
-    limiter.set_rate(0);   // the guest is paused: as fast as the channel goes
-    // What the last pass left dirty, and what the guest wrote since.
-    synced = m_machine.sync_dirty_log();
-    if (!synced) return synced.error();
-    for (size_t i = 0; i < dirty.size() && i < synced->size(); ++i) dirty[i] |= (*synced)[i];
-    MOLT_TRY(send_pass(w, dirty, limiter, false));
+    if (!m_config.ignore_shared) {
+        limiter.set_rate(0);   // the guest is paused: as fast as the channels go
+        for (Lane& l : m_lanes) l.limiter.set_rate(0);
+        // What the last pass left dirty, and what the guest wrote since.
+        Result<std::vector<uint64_t>> synced = m_machine.sync_dirty_log();
+        if (!synced) return synced.error();
+        for (size_t i = 0; i < m_dirty.size() && i < synced->size(); ++i) m_dirty[i] |= (*synced)[i];
+        MOLT_TRY(send_pass(w, m_dirty, limiter, false));
+    }
+    for (Lane& l : m_lanes) MOLT_TRY(l.writer->write_end());
     for (const DeviceSection& d : *sections) {
         auto bytes = std::span(reinterpret_cast<const uint8_t*>(d.payload.data()), d.payload.size());
         MOLT_TRY(w.write_section(d.info, bytes));
     }
     MOLT_TRY(w.write_end());
     s = stats();
-    s.transferred = w.position();
+    s.transferred = position(w);
     s.remaining = 0;
     publish(s);
     return ok();

@@ -18,6 +18,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -26,6 +27,7 @@
 #include "hw/machine.h"
 #include "migration/engine/channel.h"
 #include "migration/engine/ram_transfer.h"
+#include "migration/engine/shared_ram.h"
 #include "migration/stream/records.h"
 #include "migration/stream/writer.h"
 #include "runtime/result.h"
@@ -48,6 +50,12 @@ struct OutgoingConfig {
     int throttle_initial = 20;
     int throttle_increment = 10;
     int max_throttle = 99;
+    // multifd: RAM over this many channels of their own (multifd.h);
+    // 0: on the main channel.
+    uint32_t multifd_channels = 0;
+    // x-ignore-shared with guest RAM in shared memory: no RAM is sent, the
+    // destination maps the same memory (shared_ram.h).
+    std::optional<SharedRamId> ignore_shared;
 };
 
 struct OutgoingStats {
@@ -70,6 +78,8 @@ struct OutgoingStats {
 class Outgoing {
 public:
     static constexpr uint64_t kMaxPasses = 30;
+    // How long the source waits for the destination's verdict (verdict.h).
+    static constexpr int kVerdictTimeoutMs = 60000;
 
     struct Hooks {
         // Migration thread: has the main thread stop the guest and save
@@ -79,6 +89,8 @@ public:
         std::function<void()> wake;
         // Migration thread: throttle the guest to `percent` (auto-converge).
         std::function<void(int percent)> throttle;
+        // Migration thread, multifd: one more connection to the destination.
+        std::function<Result<Channel>()> connect;
     };
 
     Outgoing(hw::Machine& machine, Channel channel, OutgoingConfig config, Hooks hooks);
@@ -95,6 +107,17 @@ public:
 private:
     void run();
     Result<void> migrate();
+    // Everything up to the end marker; return_path: ask for the verdict.
+    Result<void> send_stream(stream::StreamWriter& w, bool return_path);
+    // The passes while the guest runs, until the rest fits the downtime
+    // limit; leaves the pages still dirty in m_dirty.
+    Result<void> precopy(stream::StreamWriter& w, RateLimiter& limiter);
+    // multifd: announces the channels on the main stream, connects them
+    // and sends their handshakes.
+    Result<void> open_lanes(stream::StreamWriter& main);
+    uint64_t position(const stream::StreamWriter& main) const;
+    // Sends `dirty` over the RAM channels in parallel, one thread each.
+    Result<SendProgress> send_over_lanes(const std::vector<uint64_t>& dirty, const SendProgressFn& progress);
     // Sends one pass; returns its duration in seconds.
     Result<double> send_pass(stream::StreamWriter& w, const std::vector<uint64_t>& dirty,
                              RateLimiter& limiter, bool precopy);
@@ -102,12 +125,19 @@ private:
     // auto-converge after a pass that sent `sent` bytes and left `dirty`.
     void converge(uint64_t sent, uint64_t dirty, OutgoingStats& s);
     int m_high_dirty_passes = 0;
+    std::vector<uint64_t> m_dirty;   // pages to send in the next pass (migration thread)
 
     hw::Machine& m_machine;
     Channel m_channel;
     OutgoingConfig m_config;
     Hooks m_hooks;
     int m_raw_fd = -1;   // to shut the channel down on cancel
+    struct Lane {
+        std::unique_ptr<stream::StreamWriter> writer;
+        RateLimiter limiter{0};
+        int raw_fd = -1;
+    };
+    std::vector<Lane> m_lanes;   // multifd's RAM channels (migration thread; fds under m_lock)
     std::atomic<bool> m_cancel{false};
     std::atomic<bool> m_finished{false};
     mutable std::mutex m_lock;

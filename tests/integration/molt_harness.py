@@ -162,10 +162,11 @@ class Molt:
     count = 0
 
     def __init__(self, tmpdir: str, *args: str, qmp: bool = True,
-                 wait: bool = True) -> None:
+                 wait: bool = True, netns: Optional[str] = None) -> None:
         Molt.count += 1
         self.qmp_path = os.path.join(tmpdir, 'qmp%d.sock' % Molt.count)
-        argv = [MOLT]
+        # ip netns exec runs molt in place of itself: proc.pid is molt's.
+        argv = ['ip', 'netns', 'exec', netns, MOLT] if netns else [MOLT]
         if qmp:
             argv += ['-qmp', 'unix:%s,server=on,wait=off' % self.qmp_path]
         argv += list(args)
@@ -194,6 +195,15 @@ class Molt:
         for f in (self.proc.stdout, self.proc.stderr):
             if f:
                 f.close()
+
+
+ACCEL_NOTICE = 'molt: /dev/kvm is not available; using the tcg accelerator\n'
+
+
+def errors(stderr: str) -> str:
+    """stderr without the notice of the accelerator fallback (printed where
+    /dev/kvm does not open and no -accel was given)."""
+    return stderr[len(ACCEL_NOTICE):] if stderr.startswith(ACCEL_NOTICE) else stderr
 
 
 def run_molt(*args: str, timeout: float = 10.0) -> subprocess.CompletedProcess:

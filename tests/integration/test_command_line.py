@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from molt_harness import MOLT, Molt, Qmp, kvm_usable, run_molt, wait_for_socket
+from molt_harness import MOLT, Molt, Qmp, errors, kvm_usable, run_molt, wait_for_socket
 
 # (arguments, the message molt must print after "molt: ")
 BAD = [
@@ -200,8 +200,8 @@ def test_bad_input(tmpdir_short, args, message):
     argv = ['-S', '-qmp', 'unix:%s,server=on,wait=off' % sock, '-pidfile', pid] + args
     r = run_molt(*argv)
     assert r.returncode == 1, (r.stdout, r.stderr)
-    assert r.stderr.startswith('molt: ' + message), r.stderr
-    lines = r.stderr.splitlines()
+    assert errors(r.stderr).startswith('molt: ' + message), r.stderr
+    lines = errors(r.stderr).splitlines()
     assert len(lines) == 1 or message.endswith('unsupported machine type'), r.stderr
     assert r.stdout == ''
     assert os.listdir(tmpdir_short) == []

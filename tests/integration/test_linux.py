@@ -2,8 +2,9 @@
 kernel with a busybox initramfs (linux_guest.py) boots to a shell on the
 serial console, finds its virtio-net device through molt's ACPI tables,
 answers ping from the host side of a real TAP inside a network namespace
-this test creates, and runs a command typed on the console.  Where
-/dev/kvm does not open, the nested KVM lane runs this."""
+this test creates, runs a command typed on the console, and goes on doing
+both after a live migration to another molt process.  Where /dev/kvm does
+not open, the nested KVM lane runs this."""
 
 import os
 import subprocess
@@ -53,8 +54,23 @@ def hardware_assisted() -> bool:
     return 'vmx' in flags or 'svm' in flags
 
 
-@pytest.fixture
-def linux(netns, tmpdir_short):
+def start_linux(netns: str, tmpdir: str, tap: str, qmp: str, *extra: str) -> subprocess.Popen:
+    kernel, _ = linux_guest.find_kernel()
+    initrd = os.path.join(tmpdir, 'initramfs.cpio')
+    if not os.path.exists(initrd):
+        initrd = linux_guest.build_initramfs(tmpdir, '10.9.0.2/24')
+    proc = subprocess.Popen(
+        ['ip', 'netns', 'exec', netns, MOLT, '-accel', 'kvm', '-m', '256M',
+         '-kernel', kernel, '-initrd', initrd, '-append', 'console=ttyS0 panic=-1',
+         '-netdev', 'tap,id=n0,ifname=%s,script=no,downscript=no' % tap,
+         '-device', 'virtio-net-device,netdev=n0,mac=' + MAC,
+         '-serial', 'stdio', '-qmp', 'unix:%s,server=on,wait=off' % qmp, *extra],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_for_socket(qmp, proc)
+    return proc
+
+
+def skip_unless_linux_runs() -> None:
     if not kvm_usable():
         pytest.skip('/dev/kvm is not available here (the nested KVM lane runs this)')
     if not hardware_assisted():
@@ -63,18 +79,14 @@ def linux(netns, tmpdir_short):
     reason = linux_guest.unusable_reason()
     if reason:
         pytest.skip(reason)
-    kernel, _ = linux_guest.find_kernel()
-    initrd = linux_guest.build_initramfs(tmpdir_short, '10.9.0.2/24')
+
+
+@pytest.fixture
+def linux(netns, tmpdir_short):
+    skip_unless_linux_runs()
     qmp = os.path.join(tmpdir_short, 'qmp.sock')
-    proc = subprocess.Popen(
-        ['ip', 'netns', 'exec', netns, MOLT, '-accel', 'kvm', '-m', '256M',
-         '-kernel', kernel, '-initrd', initrd, '-append', 'console=ttyS0 panic=-1',
-         '-netdev', 'tap,id=n0,ifname=molttap0,script=no,downscript=no',
-         '-device', 'virtio-net-device,netdev=n0,mac=' + MAC,
-         '-serial', 'stdio', '-qmp', 'unix:%s,server=on,wait=off' % qmp],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = start_linux(netns, tmpdir_short, 'molttap0', qmp)
     try:
-        wait_for_socket(qmp, proc)
         yield proc, Console(proc.stdout), qmp
     finally:
         if proc.poll() is None:
@@ -99,12 +111,7 @@ def test_kvm_linux_boots_to_a_shell_and_answers_ping(netns, linux):
     console.wait_for('42-from-the-shell', 30)
     q = Qmp(qmp)
     assert q.ok('query-status')['status'] == 'running'
-    # Its kvm state is not migrated yet: a blocker, and the guest runs on.
-    blocked = q.ok('query-migrate')['blocked-reasons']
-    assert blocked and 'a Linux guest on kvm' in blocked[0]
-    r = q.cmd('migrate', {'uri': 'unix:/nonexistent'})
-    assert r['error']['desc'] == blocked[0]
-    assert q.ok('query-status')['status'] == 'running'
+    assert 'blocked-reasons' not in q.ok('query-migrate')   # it can migrate
     q.cmd('quit')
     assert proc.wait(10 * time_scale()) == 0
 
@@ -121,3 +128,58 @@ def test_kvm_linux_survives_system_reset(netns, linux):
     console.wait_for(linux_guest.READY_MARK, 120)
     q.cmd('quit')
     assert proc.wait(10 * time_scale()) == 0
+
+
+def test_kvm_linux_migrates_and_goes_on(netns, tmpdir_short):
+    """Source and destination TAPs on one bridge: after the migration the
+    shell on the destination answers the console and ping (its interrupt
+    controllers, timers, MSRs and FPU state moved with it)."""
+    skip_unless_linux_runs()
+    for cmd in (['ip', 'link', 'add', 'br0', 'type', 'bridge'],
+                ['ip', 'addr', 'add', '10.9.0.1/24', 'dev', 'br0'],
+                ['ip', 'link', 'set', 'br0', 'up']):
+        r = in_ns(netns, *cmd)
+        if r.returncode != 0:
+            pytest.skip('no Linux bridge here: ' + r.stderr.strip())
+    mig = os.path.join(tmpdir_short, 'mig.sock')
+    qs, qd = (os.path.join(tmpdir_short, n) for n in ('src.qmp', 'dst.qmp'))
+    procs = [start_linux(netns, tmpdir_short, 'molttap0', qs)]
+    try:
+        src_console = Console(procs[0].stdout)
+        src_console.wait_for(linux_guest.READY_MARK, 120)
+        procs.append(start_linux(netns, tmpdir_short, 'molttap1', qd, '-incoming', 'unix:' + mig))
+        dst_console = Console(procs[1].stdout)
+        for tap in ('molttap0', 'molttap1'):
+            for cmd in (['ip', 'link', 'set', tap, 'master', 'br0'],
+                        ['ip', 'link', 'set', tap, 'up']):
+                r = in_ns(netns, *cmd)
+                assert r.returncode == 0, r.stderr
+        r = in_ns(netns, linux_guest.BUSYBOX, 'ping', '-c', '2', '-W', '5', '10.9.0.2')
+        assert '2 packets received' in r.stdout, r.stdout + r.stderr
+        q = Qmp(qs)
+        q.ok('migrate', {'uri': 'unix:' + mig})
+        deadline = time.monotonic() + 120 * time_scale()
+        info = q.ok('query-migrate')
+        while info.get('status') not in ('completed', 'failed') and time.monotonic() < deadline:
+            time.sleep(0.1)
+            info = q.ok('query-migrate')
+        assert info['status'] == 'completed', info
+        assert q.ok('query-status')['status'] == 'postmigrate'
+        d = Qmp(qd)
+        deadline = time.monotonic() + 30 * time_scale()
+        while d.ok('query-status')['status'] != 'running' and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert d.ok('query-status')['status'] == 'running'
+        procs[1].stdin.write(b'echo $((6 * 7))-after-migration\n')
+        procs[1].stdin.flush()
+        dst_console.wait_for('42-after-migration', 30)
+        r = in_ns(netns, linux_guest.BUSYBOX, 'ping', '-c', '5', '-W', '5', '10.9.0.2')
+        assert '5 packets received' in r.stdout, r.stdout + r.stderr + dst_console.text[-2000:]
+        assert 'Oops' not in dst_console.text and 'BUG' not in dst_console.text, dst_console.text
+        d.cmd('quit')
+        assert procs[1].wait(10 * time_scale()) == 0
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()

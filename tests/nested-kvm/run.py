@@ -39,7 +39,7 @@ from typing import Dict, List, Optional, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SKIP = 77
-MODULES = ['kvm-amd', 'tun', 'virtio_pci', '9pnet_virtio', '9p', 'overlay']
+MODULES = ['kvm-amd', 'tun', 'bridge', 'virtio_pci', '9pnet_virtio', '9p', 'overlay']
 FORWARDED = ['MOLT', 'MOLT_GUESTS', 'MOLT_KEYVAL', 'MOLTCTL', 'MOLT_TEST_HW']
 TIMEOUT = int(os.environ.get('NESTED_KVM_TIMEOUT', '600'))
 DOCTEST = re.compile(r'\[doctest\] test cases:\s*(\d+) \|\s*(\d+) passed \|'

@@ -51,6 +51,7 @@ public:
     // KVM_IRQ_LINE: drives a GSI of the in-kernel irqchip (0-15 reach the
     // PIC as well as the IOAPIC); safe from any thread.
     Result<void> set_irq_line(uint32_t gsi, bool level) const;
+    int fd() const { return m_fd.get(); }   // for kvm_platform_state
 
 private:
     VmFd(UniqueFd fd, int mmap_size) : m_fd(std::move(fd)), m_vcpu_mmap_size(mmap_size) {}
@@ -72,6 +73,7 @@ public:
     Result<kvm_sregs> sregs() const;
     Result<void> set_sregs(const kvm_sregs& s);
     Result<void> set_cpuid(const std::vector<kvm_cpuid_entry2>& entries);
+    int fd() const { return m_fd.get(); }   // for kvm_platform_state
 
 private:
     VcpuFd(UniqueFd fd, kvm_run* run, size_t size) : m_fd(std::move(fd)), m_run(run), m_run_size(size) {}

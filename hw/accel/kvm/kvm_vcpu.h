@@ -43,6 +43,8 @@ public:
     Result<void> set_linux_boot_state(uint64_t entry, uint64_t boot_params);
     Result<api::X86CpuState> save_state() const override;
     Result<void> load_state(const api::X86CpuState& state) override;
+    // The vCPU fd, for the state beyond the registers (kvm_platform_state.h).
+    int vcpu_fd() const { return m_fd.fd(); }
 
 private:
     KvmVcpu(kvm::VcpuFd fd, const GuestMemory& ram, const Bus& pio, const Bus& mmio)

@@ -1,7 +1,10 @@
 // Net; see net.h.  Configuration layout (5.1.4): u8 mac[6], le16 status.
 #include "hw/virtio/net/net.h"
 
+#include <algorithm>
 #include <cstring>
+
+#include "hw/virtio/net/announce.h"
 
 namespace molt::hw::virtio {
 
@@ -52,6 +55,18 @@ void Net::reset() {
     m_tap_interest = true;
     m_kicked = false;
     m_tx_kicked = false;
+}
+
+Result<void> Net::announce() {
+    std::array<uint8_t, Tap::kVnetHeaderBytes + kAnnounceFrameBytes> frame{};   // header: no offloads
+    std::array<uint8_t, kAnnounceFrameBytes> rarp = announce_frame(m_mac);
+    std::copy(rarp.begin(), rarp.end(), frame.begin() + Tap::kVnetHeaderBytes);
+    if (MOLT_TRY(m_tap.write_frame(frame))) {
+        ++m_counters.tx_frames;
+    } else {
+        ++m_counters.tx_dropped;
+    }
+    return ok();
 }
 
 Result<void> Net::transmit() {

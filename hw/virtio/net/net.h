@@ -57,6 +57,11 @@ public:
     };
     Counters counters() const { return m_counters; }
 
+    // Sends one self-announcement frame (announce.h) out of the TAP, as if
+    // the guest had: counted as transmitted, or dropped when the TAP's
+    // queue is full.  Main thread.
+    Result<void> announce();
+
     // Device state (STYLE.md 6; net_state.cpp): the MAC, a received frame
     // waiting for a buffer, the kicks not yet served, the counters.
     // check_state() refuses another MAC or an oversized frame; load()

@@ -1,0 +1,127 @@
+"""multifd: guest RAM over parallel channels (real processes, real sockets).
+
+The dirtier guest rewrites its RAM all the time and checks every page on
+the destination, so a page lost, or an old copy overtaking a newer one
+between two channels, fails its self-check.
+"""
+
+import os
+import socket
+import subprocess
+import time
+
+import pytest
+
+import test_migration as base
+from molt_harness import kvm_usable, time_scale
+
+
+@pytest.fixture(params=['tcg', 'kvm'])
+def accel(request) -> str:
+    if request.param == 'kvm' and not kvm_usable():
+        pytest.skip('/dev/kvm is not available here (the nested KVM lane runs this)')
+    return request.param
+
+
+def multifd(channels: int):
+    def setup(q) -> None:
+        q.ok('migrate-set-capabilities', {'capabilities': [
+            {'capability': 'multifd', 'state': True}]})
+        q.ok('migrate-set-parameters', {'multifd-channels': channels})
+    return setup
+
+
+def mig_threads(pid: int) -> list:
+    names = []
+    for tid in os.listdir('/proc/%d/task' % pid):
+        try:
+            with open('/proc/%d/task/%s/comm' % (pid, tid)) as f:
+                names.append(f.read().strip())
+        except OSError:
+            pass
+    return names
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize('channels', [1, 4])
+def test_dirtier_migrates_over_multifd_unix(start, tmpdir_short, accel, channels):
+    path = os.path.join(tmpdir_short, 'mig.sock')
+    info = base.migrate_and_check(start, tmpdir_short, accel, 'unix:' + path, 'unix:' + path,
+                                  before_migrate=multifd(channels))
+    assert info['ram']['transferred'] > 0
+
+
+def test_dirtier_migrates_over_multifd_tcp(start, tmpdir_short, accel):
+    port = free_port()
+    base.migrate_and_check(start, tmpdir_short, accel, 'tcp:127.0.0.1:%d' % port,
+                           'tcp:127.0.0.1:%d' % port, before_migrate=multifd(3))
+
+
+def test_multifd_channels_are_connections_and_threads(start, tmpdir_short):
+    """Four channels: four more connections, and a sending thread for each
+    while RAM moves (a bandwidth cap keeps it moving long enough to see)."""
+    path = os.path.join(tmpdir_short, 'mig.sock')
+    src_out, dst_out = (os.path.join(tmpdir_short, n) for n in ('src.txt', 'dst.txt'))
+    src = start('-accel', 'tcg', '-m', '64M', '-kernel', base.DIRTIER, '-serial', 'file:' + src_out)
+    dst = start('-accel', 'tcg', '-m', '64M', '-kernel', base.DIRTIER, '-serial', 'file:' + dst_out,
+                '-incoming', 'unix:' + path)
+    base.listening(dst)
+    base.wait_for_text(src_out, 'dirtier: round 2 ok')
+    q = src.connect()
+    multifd(4)(q)
+    q.ok('migrate-set-parameters', {'max-bandwidth': 16 << 20})
+    q.ok('migrate', {'uri': 'unix:' + path})
+    deadline = time.monotonic() + 10 * time_scale()
+    senders, receivers = [], []
+    while time.monotonic() < deadline and (len(senders) < 4 or len(receivers) < 4):
+        senders = [n for n in mig_threads(src.proc.pid) if n.startswith('mig/src/send_')]
+        receivers = [n for n in mig_threads(dst.proc.pid) if n.startswith('mig/dst/recv_')]
+        time.sleep(0.05)
+    assert sorted(senders) == ['mig/src/send_%d' % i for i in range(4)], senders
+    assert sorted(receivers) == ['mig/dst/recv_%d' % i for i in range(4)], receivers
+    # Five connections to the destination's socket: ss lists them.
+    r = subprocess.run(['ss', '-x', '-p'], capture_output=True, text=True)
+    if r.returncode == 0:
+        peers = [line for line in r.stdout.splitlines() if path in line]
+        assert len(peers) == 5, peers
+    q.ok('migrate_cancel')
+    assert base.wait_status(q, ('cancelled',))['status'] == 'cancelled'
+    assert q.ok('query-status')['status'] == 'running'
+
+
+def test_multifd_needs_a_socket_address(start, tmpdir_short):
+    out = os.path.join(tmpdir_short, 'src.txt')
+    src = start('-accel', 'tcg', '-m', '32M', '-kernel', base.DIRTIER, '-serial', 'file:' + out)
+    q = src.connect()
+    multifd(2)(q)
+    for uri in ('exec:cat > /dev/null', 'file:' + os.path.join(tmpdir_short, 'f')):
+        r = q.cmd('migrate', {'uri': uri})
+        assert r['error']['desc'] == 'Migration requires multi-channel URIs (e.g. tcp)', r
+    assert q.ok('query-status')['status'] == 'running'
+    assert 'status' not in q.ok('query-migrate')
+
+
+def test_destination_killed_during_multifd_leaves_the_source_running(start, tmpdir_short):
+    path = os.path.join(tmpdir_short, 'mig.sock')
+    src_out, dst_out = (os.path.join(tmpdir_short, n) for n in ('src.txt', 'dst.txt'))
+    src = start('-accel', 'tcg', '-m', '64M', '-kernel', base.DIRTIER, '-serial', 'file:' + src_out)
+    dst = start('-accel', 'tcg', '-m', '64M', '-kernel', base.DIRTIER, '-serial', 'file:' + dst_out,
+                '-incoming', 'unix:' + path)
+    base.listening(dst)
+    base.wait_for_text(src_out, 'dirtier: round 2 ok')
+    q = src.connect()
+    multifd(4)(q)
+    q.ok('migrate-set-parameters', {'max-bandwidth': 8 << 20})
+    q.ok('migrate', {'uri': 'unix:' + path})
+    time.sleep(0.5)
+    dst.proc.kill()
+    info = base.wait_status(q, ('failed',))
+    assert info['error-desc'], info
+    assert q.ok('query-status')['status'] == 'running'
+    before = base.last_round(base.read(src_out))
+    base.wait_for_text(src_out, 'dirtier: round %d ok' % (before + 1))
