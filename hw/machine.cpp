@@ -42,8 +42,10 @@ Result<std::unique_ptr<Machine>> Machine::create(MachineSetup setup, std::span<u
         return Error("-initrd: only a Linux kernel (bzImage) takes an initrd");
     }
     MOLT_TRY(m->create_vcpu());
-    Result<void> r = m->load_guest();
-    if (!r) return m->m_linux ? r.error() : Error(r.error()).with_context("-kernel");
+    if (!m->m_setup.incoming) {
+        Result<void> r = m->load_guest();
+        if (!r) return m->m_linux ? r.error() : Error(r.error()).with_context("-kernel");
+    }
     m->m_thread = std::make_unique<VcpuThread>(*m->m_vcpu, m->m_notify);
     return m;
 }

@@ -53,6 +53,12 @@ struct MachineSetup {
     std::string bootargs;                // -append: /chosen, or Linux's command line
     UniqueFd serial_out;                 // empty: serial output dropped
     std::vector<NetSetup> nets;          // virtio-net devices, in order
+    // An incoming migration's destination: guest RAM and the vCPU come
+    // from the source, so create() writes nothing into RAM (no image, no
+    // device tree, no page tables), as QEMU loads no ROMs while INMIGRATE.
+    // With x-ignore-shared the source still runs on that same memory.
+    // reset() loads the image as usual.
+    bool incoming = false;
 };
 
 // virtio-mmio windows: one per device from here up, kVirtioStride apart.
