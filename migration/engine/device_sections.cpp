@@ -34,6 +34,7 @@ std::vector<DeviceSection> encode_vm(const SavedVm& vm) {
     std::vector<DeviceSection> out;
     out.push_back(section("vm/status", vm.status));
     if (state.cpu) out.push_back(section("cpu/0", **state.cpu));
+    if (state.kvm) out.push_back(section("kvm/0", **state.kvm));
     out.push_back(section("serial/com1", *state.serial));
     for (const api::VirtioNetDeviceState& n : state.nets) {
         out.push_back(section(std::string(kNetPrefix) + n.id, n));
@@ -65,6 +66,11 @@ Result<SavedVm> decode_vm(const std::vector<stream::SectionRecord>& sections) {
             if (!cpu) return context(cpu.error());
             state.cpu.emplace();
             **state.cpu = std::move(*cpu);
+        } else if (id == "kvm/0") {
+            Result<api::KvmState> kvm = payload<api::KvmState>(s);
+            if (!kvm) return context(kvm.error());
+            state.kvm.emplace();
+            **state.kvm = std::move(*kvm);
         } else if (id == "serial/com1") {
             Result<api::SerialState> st = payload<api::SerialState>(s);
             if (!st) return context(st.error());

@@ -251,3 +251,21 @@ def test_announce_self_sends_rarp_rounds(netns, start, tmpdir_short):
     # Out of range: a clear error.
     r = q.cmd('announce-self', {'initial': 50, 'max': 50, 'rounds': 2, 'step': 0})
     assert r['error']['class'] == 'GenericError' and 'step' in r['error']['desc'], r
+
+
+def test_a_down_tap_drops_frames_and_the_device_works_on(netns, start, tmpdir_short):
+    """Writing to a TAP whose interface is down fails (EIO): the frame is
+    lost as on an unplugged cable - not a device error - and once the
+    interface is up the guest answers."""
+    out = os.path.join(tmpdir_short, 'serial.txt')
+    m = echo_guest(start, 'tcg', netns, 'molttap0', out)
+    wait_for_text(out, 'port 7777\r\n')
+    q = m.connect()
+    q.ok('announce-self', {'initial': 10, 'max': 10, 'rounds': 1, 'step': 10})   # into a down TAP
+    ns_ok(netns, 'ip', 'addr', 'add', '10.9.0.1/24', 'dev', 'molttap0')
+    ns_ok(netns, 'ip', 'link', 'set', 'molttap0', 'up')
+    r = in_ns(netns, '/usr/bin/python3', '-c', STEADY_CLIENT, '0.5')
+    answers = r.stdout.split()[1::2]
+    assert r.returncode == 0 and answers and all(ok == '1' for ok in answers), r.stdout
+    state = q.ok('x-query-machine-state')
+    assert state['nets'][0]['net']['tx-dropped'] >= 1, state['nets'][0]

@@ -23,7 +23,8 @@ stage unit
 timeout 300 "$MOLT_TEST_HW" --test-case='*kvm*' --no-colors=true || rc=1
 stage integration
 cd "$MOLT_INTEGRATION" &&
-    timeout 600 python3 -m pytest -v -rfEs -k kvm -p no:cacheprovider --color=no \
+    timeout 600 python3 -m pytest -v -rfEs -k "kvm ${NESTED_KVM_SELECT:+and ($NESTED_KVM_SELECT)}" \
+        -p no:cacheprovider --color=no \
         -o console_output_style=classic . || rc=1
 stage finished
 exit $rc

@@ -111,6 +111,9 @@ Result<std::vector<uint32_t>> msrs_to_save(int kvm_fd) {
 
 Result<api::KvmVcpuState> save_vcpu_platform(int vcpu_fd, const std::vector<uint32_t>& msrs) {
     api::KvmVcpuState s{};
+    kvm_sregs sregs{};
+    MOLT_TRY(call(vcpu_fd, KVM_GET_SREGS, &sregs, "KVM_GET_SREGS"));
+    s.apic_base = sregs.apic_base;
     kvm_lapic_state lapic{};
     MOLT_TRY(call(vcpu_fd, KVM_GET_LAPIC, &lapic, "KVM_GET_LAPIC"));
     s.lapic = blob(lapic);
@@ -152,6 +155,11 @@ Result<void> load_vcpu_platform(int vcpu_fd, const api::KvmVcpuState& s) {
     xcrs.nr_xcrs = static_cast<uint32_t>(s.xcrs.size());
     for (size_t i = 0; i < s.xcrs.size(); ++i) xcrs.xcrs[i] = {s.xcrs[i].index, 0, s.xcrs[i].value};
 
+    // The APIC's mode first (x2APIC: its registers become MSRs).
+    kvm_sregs sregs{};
+    MOLT_TRY(call(vcpu_fd, KVM_GET_SREGS, &sregs, "KVM_GET_SREGS"));
+    sregs.apic_base = s.apic_base;
+    MOLT_TRY(call(vcpu_fd, KVM_SET_SREGS, &sregs, "KVM_SET_SREGS"));
     MOLT_TRY(call(vcpu_fd, kSetXsave, &xsave, "KVM_SET_XSAVE"));
     MOLT_TRY(call(vcpu_fd, KVM_SET_XCRS, &xcrs, "KVM_SET_XCRS"));
     std::optional<uint64_t> deadline;

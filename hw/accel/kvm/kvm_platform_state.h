@@ -5,7 +5,8 @@
 // VM.  Saved as KVM's own structures (base64 blobs in the schema's
 // KvmState: the kernel's ABI for them is stable) plus lists of MSRs.
 //
-// Load order follows the dependencies: XSAVE and XCRs, MSRs (the TSC
+// Load order follows the dependencies: the APIC base (its mode), XSAVE
+// and XCRs, MSRs (the TSC
 // deadline last, after the APIC that interprets it), the MP state, the
 // APIC, events, debug registers; the VM's chips, PIT and clock.  The
 // architectural registers (regs, sregs) are the vCPU's load_state().

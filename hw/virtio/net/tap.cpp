@@ -63,7 +63,9 @@ Result<bool> Tap::write_frame(std::span<const uint8_t> frame) const {
         ssize_t n = ::write(m_fd.get(), frame.data(), frame.size());
         if (n >= 0) return true;
         if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == ENOBUFS) return false;
+        // EIO: the interface is down (not IFF_UP); the frame is lost as on
+        // a cable nobody listens to, and the device works on.
+        if (errno == EAGAIN || errno == ENOBUFS || errno == EIO) return false;
         return Error::from_errno(errno, "TAP " + m_ifname + ": write");
     }
 }

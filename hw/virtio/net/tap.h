@@ -32,8 +32,8 @@ public:
 
     // One frame (with its vnet header); 0 when none is pending.
     Result<size_t> read_frame(std::span<uint8_t> buf) const;
-    // One frame; false when the TAP's queue is full (the frame is dropped,
-    // as a wire would).
+    // One frame; false when the TAP's queue is full or the interface is
+    // down (the frame is dropped, as a wire would).
     Result<bool> write_frame(std::span<const uint8_t> frame) const;
 
 private:

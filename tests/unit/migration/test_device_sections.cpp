@@ -57,6 +57,32 @@ TEST_CASE("device sections: a saved VM decodes to the same state") {
     CHECK(vm->machine.serial->rx == std::vector<uint8_t>{0x61, 0x62});
 }
 
+TEST_CASE("device sections: kvm's state travels in kvm/0") {
+    SavedVm saved = sample();
+    saved.machine.kvm.emplace();
+    api::KvmState& k = **saved.machine.kvm;
+    k.vcpu->lapic = "AAAA";
+    k.vcpu->mp_state = 3;
+    api::KvmRegister tsc;
+    tsc.index = 0x10;
+    tsc.value = 123456789;
+    k.vcpu->msrs.push_back(tsc);
+    k.vm->clock = 42;
+    std::vector<DeviceSection> sections = encode_vm(saved);
+    REQUIRE(sections.size() == 4);
+    CHECK(sections[2].info.id == "kvm/0");
+    Result<SavedVm> vm = decode_vm(records(sections));
+    REQUIRE(vm);
+    REQUIRE(vm->machine.kvm);
+    const api::KvmState& back = **vm->machine.kvm;
+    CHECK(back.vcpu->lapic == "AAAA");
+    CHECK(back.vcpu->mp_state == 3);
+    REQUIRE(back.vcpu->msrs.size() == 1);
+    CHECK(back.vcpu->msrs[0].index == 0x10);
+    CHECK(back.vcpu->msrs[0].value == 123456789);
+    CHECK(back.vm->clock == 42);
+}
+
 TEST_CASE("device sections: what a destination refuses") {
     std::vector<stream::SectionRecord> good = records(encode_vm(sample()));
 
