@@ -13,7 +13,11 @@
   side by side with qemu-system-x86_64 (molt alone if QEMU is missing);
 - bench/machine_bench.py: exec -> first guest instruction, exec -> QMP
   ready beside QEMU 7.2, dirtier page touches/s with and without dirty
-  tracking, virtio-net UDP echo round trips/s, per accelerator.
+  tracking, virtio-net UDP echo round trips/s, per accelerator;
+- bench/migration_bench.py: live migration of 1 GiB and 4 GiB guests
+  (all-zero and random RAM, unix socket and tcp loopback), total time,
+  downtime (reported, and STOP -> RESUME) and throughput, BUILD/vmm/molt
+  side by side with qemu-system-x86_64, both on tcg.
 
 Usage: run.py [BUILD]
 """
@@ -56,6 +60,11 @@ def main() -> int:
     print('\n== the machine: start-up, dirtier and dirty tracking, virtio-net echo '
           '(bench/machine_bench.py) ==', flush=True)
     subprocess.run([sys.executable, os.path.join(here, 'machine_bench.py'), build],
+                   check=True)
+    print('\n== live migration, molt vs QEMU on tcg (bench/migration_bench.py) ==',
+          flush=True)
+    subprocess.run([sys.executable, os.path.join(here, 'migration_bench.py'),
+                    '--molt', os.path.join(build, 'vmm', 'molt')],
                    check=True)
     return 0
 

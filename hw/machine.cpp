@@ -1,6 +1,6 @@
-// Machine; see machine.h.  The wiring: RAM at guest-physical 0, COM1 on
-// the port bus, virtio-mmio windows on the MMIO bus, interrupt lines, the
-// vCPU and the boot image.
+// Machine; see machine.h.  The wiring: RAM at guest-physical 0 (and above
+// 4 GiB past kLowRamLimit), COM1 on the port bus, virtio-mmio windows on
+// the MMIO bus, interrupt lines, the vCPU and the boot image.
 #include "hw/machine.h"
 
 #include "hw/boot/acpi.h"
@@ -14,7 +14,7 @@
 namespace molt::hw {
 
 Machine::Machine(MachineSetup setup, std::span<uint8_t> ram)
-    : m_setup(std::move(setup)), m_ram(ram), m_serial(std::move(m_setup.serial_out)) {}
+    : m_setup(std::move(setup)), m_ram(ram, kLowRamLimit), m_serial(std::move(m_setup.serial_out)) {}
 
 Machine::~Machine() {
     m_thread.reset();   // joins before the vCPU and the devices go
@@ -42,8 +42,10 @@ Result<std::unique_ptr<Machine>> Machine::create(MachineSetup setup, std::span<u
         return Error("-initrd: only a Linux kernel (bzImage) takes an initrd");
     }
     MOLT_TRY(m->create_vcpu());
-    Result<void> r = m->load_guest();
-    if (!r) return m->m_linux ? r.error() : Error(r.error()).with_context("-kernel");
+    if (!m->m_setup.incoming) {
+        Result<void> r = m->load_guest();
+        if (!r) return m->m_linux ? r.error() : Error(r.error()).with_context("-kernel");
+    }
     m->m_thread = std::make_unique<VcpuThread>(*m->m_vcpu, m->m_notify);
     return m;
 }
@@ -57,10 +59,18 @@ IrqLine* Machine::irq_line(uint32_t gsi) {
 Result<void> Machine::wire_devices() {
     MOLT_TRY(m_pio.insert(Serial16550::kCom1Base, Serial16550::kRegisterCount, &m_serial));
     m_serial.set_irq(irq_line(Serial16550::kCom1Irq));
-    FdtDescription desc{m_ram.size_bytes(), m_setup.bootargs,
+    if (m_ram.gpa_end() > kMaxGuestPhysical) {
+        return Error("-m: " + std::to_string(m_ram.size_bytes() >> 20) + " MiB of guest RAM "
+                     "would reach above the 1 TiB guest-physical limit (3.25 GiB below the "
+                     "MMIO hole, the rest from 4 GiB)");
+    }
+    if (m_ram.size_bytes() % 4096 != 0) {
+        return Error("-m: guest RAM size must be a multiple of 4 KiB");
+    }
+    FdtDescription desc{{}, m_setup.bootargs,
                         static_cast<uint32_t>(Serial16550::kCom1Base), Serial16550::kCom1Irq, {}};
-    if (m_ram.size_bytes() > kVirtioBase) {
-        return Error("-m: guest RAM above 3.25 GiB would overlap the virtio-mmio windows");
+    for (const GuestMemory::Region& r : m_ram.regions()) {
+        desc.memory.push_back({r.gpa, r.size_bytes});
     }
     if (m_setup.nets.size() > kMaxVirtioDevices) {
         return Error("at most " + std::to_string(kMaxVirtioDevices) + " virtio devices");
@@ -99,8 +109,8 @@ Result<void> Machine::create_vcpu() {
     return ok();
 }
 
-// A VM with the in-kernel irqchip and PIT, RAM in slot 0 (dirty-logged
-// while tracking is on), and vCPU 0.
+// A VM with the in-kernel irqchip and PIT, RAM in slots 0 and 1 (dirty-
+// logged while tracking is on), and vCPU 0.
 Result<void> Machine::create_kvm_vcpu() {
     if (!m_kvm) m_kvm = std::make_unique<kvm::Kvm>(MOLT_TRY(kvm::Kvm::open()));
     m_vm = std::make_unique<kvm::VmFd>(MOLT_TRY(m_kvm->create_vm()));
@@ -108,9 +118,7 @@ Result<void> Machine::create_kvm_vcpu() {
     MOLT_TRY(m_vm->set_tss_addr(0xfffbd000));
     MOLT_TRY(m_vm->create_irqchip());
     MOLT_TRY(m_vm->create_pit());
-    std::span<uint8_t> host = m_ram.host_mapping();
-    uint32_t flags = m_dirty ? KVM_MEM_LOG_DIRTY_PAGES : 0;
-    MOLT_TRY(m_vm->set_memory(0, 0, host.size(), host.data(), flags));
+    MOLT_TRY(set_kvm_slots(m_dirty ? KVM_MEM_LOG_DIRTY_PAGES : 0));
     m_vcpu = MOLT_TRY(KvmVcpu::create(*m_kvm, *m_vm, m_ram, m_pio, m_mmio));
     for (auto& line : m_irq_lines) line->forget_level();
     m_irq_vm.store(m_vm.get(), std::memory_order_release);
@@ -120,16 +128,33 @@ Result<void> Machine::create_kvm_vcpu() {
 // The vCPU thread must be gone.  Pages the old VM logged as dirty are kept.
 void Machine::destroy_kvm_vcpu() {
     m_irq_vm.store(nullptr, std::memory_order_release);
-    if (m_dirty && m_vm) {
-        Result<std::vector<uint64_t>> bits = m_vm->dirty_log(0, m_dirty->words());
-        if (bits) {
-            m_dirty->merge(*bits);
-        } else {
-            m_dirty->mark(0, m_ram.size_bytes());   // unknown: all of RAM
-        }
+    if (m_dirty && m_vm && !merge_kvm_dirty_log()) {
+        m_dirty->mark(0, m_ram.size_bytes());   // unknown: all of RAM
     }
     m_vcpu.reset();
     m_vm.reset();
+}
+
+Result<void> Machine::set_kvm_slots(uint32_t flags) {
+    uint32_t slot = 0;
+    for (const GuestMemory::Region& r : m_ram.regions()) {
+        std::span<uint8_t> host = m_ram.host_span(r);
+        MOLT_TRY(m_vm->set_memory(slot++, r.gpa, host.size(), host.data(), flags));
+    }
+    return ok();
+}
+
+Result<void> Machine::merge_kvm_dirty_log() {
+    uint32_t slot = 0;
+    for (const GuestMemory::Region& r : m_ram.regions()) {
+        uint64_t pages = (r.size_bytes + 4095) / 4096;
+        size_t words = static_cast<size_t>((pages + 63) / 64);
+        // (Not MOLT_TRY: GCC 12 warns falsely on a moved-out vector there.)
+        Result<std::vector<uint64_t>> bits = m_vm->dirty_log(slot++, words);
+        if (!bits) return bits.error();
+        m_dirty->merge(*bits, r.host_offset / 4096);
+    }
+    return ok();
 }
 
 void Machine::destroy_vcpu() {
@@ -242,8 +267,7 @@ Result<void> Machine::start_dirty_log() {
     std::lock_guard guard(m_dirty_lock);
     if (m_dirty) return Error("dirty page tracking is already on");
     auto bitmap = std::make_unique<DirtyBitmap>(m_ram.size_bytes());
-    std::span<uint8_t> host = m_ram.host_mapping();
-    if (m_vm) MOLT_TRY(m_vm->set_memory(0, 0, host.size(), host.data(), KVM_MEM_LOG_DIRTY_PAGES));
+    if (m_vm) MOLT_TRY(set_kvm_slots(KVM_MEM_LOG_DIRTY_PAGES));
     if (m_vcpu) {
         bool was_running = pause_for_access();
         Result<void> r = m_vcpu->set_dirty_bitmap(bitmap.get());
@@ -258,12 +282,8 @@ Result<void> Machine::start_dirty_log() {
 Result<std::vector<uint64_t>> Machine::sync_dirty_log() {
     std::lock_guard guard(m_dirty_lock);
     if (!m_dirty) return Error("dirty page tracking is off");
-    std::vector<uint64_t> bits = m_dirty->take();
-    if (m_vm) {
-        std::vector<uint64_t> kvm_bits = MOLT_TRY(m_vm->dirty_log(0, bits.size()));
-        for (size_t i = 0; i < bits.size(); ++i) bits[i] |= kvm_bits[i];
-    }
-    return bits;
+    if (m_vm) MOLT_TRY(merge_kvm_dirty_log());
+    return m_dirty->take();
 }
 
 Result<void> Machine::stop_dirty_log() {
@@ -276,8 +296,7 @@ Result<void> Machine::stop_dirty_log() {
         resume_after_access(was_running);
         MOLT_TRY(r);
     }
-    std::span<uint8_t> host = m_ram.host_mapping();
-    if (m_vm) MOLT_TRY(m_vm->set_memory(0, 0, host.size(), host.data(), 0));
+    if (m_vm) MOLT_TRY(set_kvm_slots(0));
     m_dirty.reset();
     return ok();
 }

@@ -53,10 +53,23 @@ struct MachineSetup {
     std::string bootargs;                // -append: /chosen, or Linux's command line
     UniqueFd serial_out;                 // empty: serial output dropped
     std::vector<NetSetup> nets;          // virtio-net devices, in order
+    // An incoming migration's destination: guest RAM and the vCPU come
+    // from the source, so create() writes nothing into RAM (no image, no
+    // device tree, no page tables), as QEMU loads no ROMs while INMIGRATE.
+    // With x-ignore-shared the source still runs on that same memory.
+    // reset() loads the image as usual.
+    bool incoming = false;
 };
 
 // virtio-mmio windows: one per device from here up, kVirtioStride apart.
 inline constexpr uint64_t kVirtioBase = 0xd0000000;
+// Guest RAM layout, as a PC's: RAM up to kLowRamLimit (3.25 GiB) from
+// guest-physical 0, the rest from 4 GiB (GuestMemory::kHighBase); the hole
+// between holds the virtio-mmio windows, the IOAPIC and the local APIC.
+// The top of RAM stays below kMaxGuestPhysical (1 TiB: 40-bit physical
+// addresses, which every x86-64 host offers).
+inline constexpr uint64_t kLowRamLimit = kVirtioBase;
+inline constexpr uint64_t kMaxGuestPhysical = uint64_t{1} << 40;
 inline constexpr uint64_t kVirtioStride = 0x1000;
 inline constexpr uint32_t kVirtioFirstGsi = 16;
 inline constexpr size_t kMaxVirtioDevices = 8;   // IOAPIC inputs 16-23
@@ -113,17 +126,19 @@ public:
     // migration mode: state molt does not save yet.
     std::vector<std::string> migration_blockers() const;
 
-    // Guest RAM for migration: its size, and the host mapping (read by the
-    // sending thread while the guest runs; written by the receiving
+    // Guest RAM for migration: its size, and the host mapping, i.e. the
+    // memory backend's bytes by host offset, both RAM regions (read by
+    // the sending thread while the guest runs; written by the receiving
     // thread before the guest ever runs).
     uint64_t ram_bytes() const { return m_ram.size_bytes(); }
     std::span<const uint8_t> ram_view() const { return m_ram.host_mapping(); }
     std::span<uint8_t> ram_for_incoming() { return m_ram.host_mapping(); }
 
-    // Dirty page tracking for migration: guest writes (KVM's dirty log, or
-    // tcg's write hook) and the VMM's own writes to guest RAM.  sync
-    // returns the pages written since start or the previous sync, one bit
-    // per 4 KiB page, and clears them.  start/stop: main thread; sync:
+    // Dirty page tracking for migration: guest writes (KVM's dirty log of
+    // each RAM slot, or tcg's write hook) and the VMM's own writes to
+    // guest RAM.  sync returns the pages written since start or the
+    // previous sync, one bit per 4 KiB page by host offset (as ram_view()),
+    // and clears them.  start/stop: main thread; sync:
     // any thread (the migration thread), ordered with reset by a lock.
     Result<void> start_dirty_log();
     Result<std::vector<uint64_t>> sync_dirty_log();
@@ -172,6 +187,10 @@ private:
     Result<void> create_vcpu();
     Result<void> create_kvm_vcpu();
     void destroy_kvm_vcpu();
+    // KVM memory slots: slot i maps RAM region i (low, high).
+    Result<void> set_kvm_slots(uint32_t flags);
+    // Adds every slot's KVM dirty log to m_dirty (by host offset).
+    Result<void> merge_kvm_dirty_log();
     void destroy_vcpu();   // the vCPU thread must be gone
     Result<void> check_state(const api::MachineState& state) const;
     Result<void> load_cpu(const api::X86CpuState& cpu);

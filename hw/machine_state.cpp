@@ -148,7 +148,9 @@ Result<void> Machine::load_cpu(const api::X86CpuState& cpu) {
         return Error(r.error()).with_context("vCPU 0");
     }
     // RAM changed under the vCPU (tcg's translated code is stale).
-    m_vcpu->invalidate(0, m_ram.size_bytes());
+    for (const GuestMemory::Region& reg : m_ram.regions()) {
+        m_vcpu->invalidate(reg.gpa, reg.gpa + reg.size_bytes);
+    }
     if (created) {
         m_thread = std::make_unique<VcpuThread>(*m_vcpu, m_notify);
     } else {

@@ -32,8 +32,9 @@ class DirtyRateSource {
 public:
     virtual ~DirtyRateSource() = default;
     virtual uint64_t ram_bytes() const = 0;
-    // Copies guest RAM at gpa into out; an error outside RAM.
-    virtual Result<void> read(uint64_t gpa, std::span<uint8_t> out) const = 0;
+    // Copies guest RAM at offset (0 .. ram_bytes(), pages numbered as the
+    // dirty log numbers them) into out; an error outside RAM.
+    virtual Result<void> read(uint64_t offset, std::span<uint8_t> out) const = 0;
     // Whether the dirty page tracking is on (owned by someone, e.g. a
     // migration, or by this meter).
     virtual bool dirty_log_active() const = 0;

@@ -18,8 +18,12 @@ class MachineSource : public migration::DirtyRateSource {
 public:
     explicit MachineSource(hw::Machine& m) : m_machine(m) {}
     uint64_t ram_bytes() const override { return m_machine.ram().size_bytes(); }
-    Result<void> read(uint64_t gpa, std::span<uint8_t> out) const override {
-        return m_machine.ram().read(gpa, out);
+    // Pages are numbered by host offset, as the dirty bitmap numbers
+    // them: RAM above 4 GiB follows low RAM without the hole.
+    Result<void> read(uint64_t offset, std::span<uint8_t> out) const override {
+        std::optional<uint64_t> gpa = m_machine.ram().gpa_of(offset);
+        if (!gpa) return Error("RAM offset " + std::to_string(offset) + " is beyond guest RAM");
+        return m_machine.ram().read(*gpa, out);
     }
     bool dirty_log_active() const override { return m_machine.dirty_log_active(); }
     Result<void> start_dirty_log() override { return m_machine.start_dirty_log(); }

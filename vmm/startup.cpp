@@ -317,6 +317,7 @@ Result<std::unique_ptr<hw::Machine>> create_machine(
     setup.nets = MOLT_TRY(open_nets(cl, early));
     setup.accel = choose_accel(cl);
     setup.kernel = cl.kernel;
+    setup.incoming = early.incoming;
     setup.initrd = cl.initrd;
     setup.bootargs = cl.append.value_or("");
     setup.serial_out = MOLT_TRY(serial_output(cl));

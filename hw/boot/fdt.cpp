@@ -61,7 +61,13 @@ Result<std::vector<uint8_t>> build_fdt(const FdtDescription& d) {
 
     w.begin("memory@0");
     w.str("device_type", "memory");
-    w.cells64("reg", 0, d.ram_bytes);
+    std::vector<fdt64_t> reg;
+    for (const FdtMemory& m : d.memory) {
+        reg.push_back(cpu_to_fdt64(m.gpa));
+        reg.push_back(cpu_to_fdt64(m.size_bytes));
+    }
+    int reg_bytes = static_cast<int>(reg.size() * sizeof(fdt64_t));
+    w.check(fdt_property(w.buf.data(), "reg", reg.data(), reg_bytes));
     w.end();
 
     // The IOAPIC, as the x86 binding describes it (interrupt cells: the

@@ -4,9 +4,10 @@
 // here; -machine dumpdtb=FILE writes it out (`dtc -I dtb` reads it).
 // Layout: / (#address-cells = #size-cells = 2, compatible "molt,machine",
 // interrupt-parent = the IOAPIC), /ioapic@fec00000,
-// /chosen (bootargs from -append, stdout-path), /memory@0 (reg = RAM),
-// /serial (ns16550a; its x86 I/O port in "molt,io-port", its IRQ in
-// "interrupts"), and one /virtio_mmio@BASE (compatible "virtio,mmio",
+// /chosen (bootargs from -append, stdout-path), /memory@0 (reg: one
+// (address, size) pair per RAM region: low RAM from 0, high RAM from
+// 4 GiB), /serial (ns16550a; its x86 I/O port in "molt,io-port", its IRQ
+// in "interrupts"), and one /virtio_mmio@BASE (compatible "virtio,mmio",
 // reg, interrupts = the IOAPIC input) per virtio device.
 #pragma once
 
@@ -23,8 +24,12 @@ struct FdtVirtio {
     uint32_t irq;
 };
 
+struct FdtMemory {
+    uint64_t gpa, size_bytes;
+};
+
 struct FdtDescription {
-    uint64_t ram_bytes;
+    std::vector<FdtMemory> memory;   // in address order
     std::string bootargs;
     uint32_t serial_io_port;
     uint32_t serial_irq;

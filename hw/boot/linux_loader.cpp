@@ -42,15 +42,18 @@ struct E820Entry {
 } __attribute__((packed));
 static_assert(sizeof(E820Entry) == 20);
 
-void fill_e820(std::vector<uint8_t>& bp, uint64_t ram_bytes) {
-    const E820Entry map[] = {
+// Low RAM with the EBDA and firmware area cut out, then high RAM (from
+// 4 GiB) if there is any.
+void fill_e820(std::vector<uint8_t>& bp, const GuestMemory& ram) {
+    std::vector<E820Entry> map = {
         {0, kEbda, kE820Ram},
         {kFirmwareAddress, kFirmwareBytes, kE820Reserved},
-        {kKernelAddress, ram_bytes - kKernelAddress, kE820Ram},
+        {kKernelAddress, ram.low_bytes() - kKernelAddress, kE820Ram},
     };
-    static_assert(std::size(map) <= kE820Max);
-    for (size_t i = 0; i < std::size(map); ++i) put(bp, kE820Table + i * sizeof(E820Entry), map[i]);
-    bp[kE820Entries] = static_cast<uint8_t>(std::size(map));
+    if (ram.high_bytes() > 0) map.push_back({GuestMemory::kHighBase, ram.high_bytes(), kE820Ram});
+    static_assert(4 <= kE820Max);
+    for (size_t i = 0; i < map.size(); ++i) put(bp, kE820Table + i * sizeof(E820Entry), map[i]);
+    bp[kE820Entries] = static_cast<uint8_t>(map.size());
 }
 
 // Where the initrd goes: page-aligned, as high as RAM and the kernel allow,
@@ -99,10 +102,12 @@ Result<LoadedLinux> load_linux(const LinuxImage& img, const GuestMemory& ram) {
     bp[kTypeOfLoader] = 0xff;   // "undefined" boot loader
     put<uint32_t>(bp, kCmdLinePtr, static_cast<uint32_t>(kCmdlineAddress));
     put<uint64_t>(bp, kAcpiRsdpAddr, img.rsdp_address);
-    fill_e820(bp, ram.size_bytes());
+    fill_e820(bp, ram);
     uint64_t initrd_at = 0;
     if (!img.initrd.empty()) {
-        uint64_t limit = std::min<uint64_t>(ram.size_bytes(), uint64_t{get<uint32_t>(k, kInitrdAddrMax)} + 1);
+        // In low RAM: initrd_addr_max is below 4 GiB anyway.
+        uint64_t addr_max = uint64_t{get<uint32_t>(k, kInitrdAddrMax)} + 1;
+        uint64_t limit = std::min<uint64_t>(ram.low_bytes(), addr_max);
         initrd_at = MOLT_TRY(place_initrd(img.initrd.size(), kernel_end, limit));
         put<uint32_t>(bp, kRamdiskImage, static_cast<uint32_t>(initrd_at));
         put<uint32_t>(bp, kRamdiskSize, static_cast<uint32_t>(img.initrd.size()));

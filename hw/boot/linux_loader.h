@@ -8,8 +8,9 @@
 //            cmdline_size)
 //   0xe0000  reserved for firmware tables (ACPI), 128 KiB
 // The protected-mode kernel goes to 1 MiB and is entered at +0x200 in
-// long mode with RSI = boot_params; the initrd goes as high as RAM and
-// the kernel's initrd_addr_max allow.  Every header field is checked and
+// long mode with RSI = boot_params; the initrd goes as high as low RAM
+// (below the MMIO hole) and the kernel's initrd_addr_max allow.  The e820
+// map lists low RAM and, above 4 GiB, high RAM.  Every header field is checked and
 // everything must fit before anything is written.
 #pragma once
 

@@ -1,6 +1,8 @@
-// DirtyBitmap: one bit per 4 KiB guest page, set by whoever writes guest
-// RAM outside the accelerator's own tracking (tcg's write hook, the VMM's
-// devices through GuestMemory), collected by migration (hw/memory).
+// DirtyBitmap: one bit per 4 KiB page of guest RAM, indexed by host
+// offset in the memory backend (not by guest-physical address: see
+// guest_memory.h), set by whoever writes guest RAM outside the
+// accelerator's own tracking (tcg's write hook, the VMM's devices through
+// GuestMemory), collected by migration (hw/memory).
 // Lock-free: mark() from any thread, take() returns and clears atomically
 // word by word.
 #pragma once
@@ -23,20 +25,35 @@ public:
     uint64_t pages() const { return m_pages; }
     size_t words() const { return static_cast<size_t>((m_pages + 63) / 64); }
 
-    // Marks every page touched by [gpa, gpa + length); beyond RAM is ignored.
-    void mark(uint64_t gpa, uint64_t length) {
+    // Marks every page touched by [host_offset, host_offset + length);
+    // beyond RAM is ignored.
+    void mark(uint64_t host_offset, uint64_t length) {
         if (length == 0) return;
-        uint64_t first = gpa >> kPageShift;
-        uint64_t last = (gpa + length - 1) >> kPageShift;
+        uint64_t first = host_offset >> kPageShift;
+        uint64_t last = (host_offset + length - 1) >> kPageShift;
         for (uint64_t p = first; p <= last && p < m_pages; ++p) {
             m_words[p / 64].fetch_or(uint64_t{1} << (p % 64), std::memory_order_relaxed);
         }
     }
 
-    // Adds bits gathered elsewhere (one per page, as take() returns them).
-    void merge(const std::vector<uint64_t>& bits) {
-        for (size_t i = 0; i < bits.size() && i < words(); ++i) {
-            if (bits[i]) m_words[i].fetch_or(bits[i], std::memory_order_relaxed);
+    // Adds bits gathered elsewhere (one per page, as take() returns
+    // them), bit 0 standing for page first_page (e.g. a KVM memory
+    // slot's log, the slot starting at that page of the backend); pages
+    // beyond this bitmap are ignored.
+    void merge(const std::vector<uint64_t>& bits, uint64_t first_page = 0) {
+        if (first_page % 64 == 0) {
+            size_t at = static_cast<size_t>(first_page / 64);
+            for (size_t i = 0; i < bits.size() && at + i < words(); ++i) {
+                if (bits[i]) m_words[at + i].fetch_or(bits[i], std::memory_order_relaxed);
+            }
+            return;
+        }
+        for (size_t i = 0; i < bits.size(); ++i) {
+            for (uint64_t w = bits[i]; w != 0; w &= w - 1) {
+                uint64_t p = first_page + i * 64 + static_cast<uint64_t>(__builtin_ctzll(w));
+                if (p >= m_pages) return;   // and so are the rest
+                m_words[p / 64].fetch_or(uint64_t{1} << (p % 64), std::memory_order_relaxed);
+            }
         }
     }
 

@@ -3,6 +3,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -12,8 +13,10 @@ namespace molt::hw {
 namespace {
 
 constexpr uint64_t kGdtAddress = 0x500;
-constexpr uint64_t kPml4Address = 0x9000;   // then PDPT, then 4 page directories
-constexpr uint64_t kPageTablesEnd = kPml4Address + 6 * 0x1000;
+constexpr uint64_t kPml4Address = 0x9000;   // then the PDPT, then page directories
+constexpr uint64_t kPageTablesEnd = 0x20000;   // Linux's command line follows
+// One page directory maps 1 GiB; there is room for 21 below kPageTablesEnd.
+constexpr uint64_t kMaxPageDirectories = (kPageTablesEnd - kPml4Address) / 0x1000 - 2;
 constexpr int kKickSignal = SIGUSR1;
 
 void on_kick(int) {}   // only interrupts KVM_RUN
@@ -29,12 +32,19 @@ void install_kick_handler() {
     (void)installed;
 }
 
-// Identity map of 4 GiB with 2 MiB pages (Intel SDM vol. 3A 4.5).
+// Identity map with 2 MiB pages (Intel SDM vol. 3A 4.5) of the first
+// 4 GiB (low RAM and the MMIO hole) and of high RAM, as far as
+// kMaxPageDirectories GiB reach (21 GiB): enough for the test guests.
 Result<void> write_page_tables(const GuestMemory& ram) {
     constexpr uint64_t kPresentWritable = 0x3, kLargePage = 0x80;
+    uint64_t gib = std::max<uint64_t>(4, (ram.gpa_end() + (uint64_t{1} << 30) - 1) >> 30);
+    uint64_t directories = std::min(gib, kMaxPageDirectories);
     uint64_t pdpt = kPml4Address + 0x1000;
+    if (!ram.contains(kPml4Address, (2 + directories) * 0x1000)) {
+        return Error("guest RAM too small for the page tables");
+    }
     MOLT_TRY(ram.write_obj(kPml4Address, pdpt | kPresentWritable));
-    for (uint64_t i = 0; i < 4; ++i) {
+    for (uint64_t i = 0; i < directories; ++i) {
         uint64_t pd = pdpt + 0x1000 * (i + 1);
         MOLT_TRY(ram.write_obj(pdpt + 8 * i, pd | kPresentWritable));
         for (uint64_t j = 0; j < 512; ++j) {
@@ -117,7 +127,6 @@ Result<void> KvmVcpu::set_linux_boot_state(uint64_t entry, uint64_t boot_params)
 
 Result<void> KvmVcpu::enter_long_mode(const kvm_regs& regs, uint16_t code, uint16_t data) {
     Selectors sel{code, data};
-    if (!m_ram.contains(0, kPageTablesEnd)) return Error("guest RAM too small for the page tables");
     MOLT_TRY(write_page_tables(m_ram));
     uint16_t gdt_limit = MOLT_TRY(write_gdt(m_ram, sel));
     kvm_sregs s = MOLT_TRY(m_fd.sregs());

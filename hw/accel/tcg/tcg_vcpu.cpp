@@ -28,12 +28,13 @@ Result<std::unique_ptr<TcgVcpu>> TcgVcpu::create(const GuestMemory& ram, const B
     uc_engine* uc = nullptr;
     uc_err err = uc_open(UC_ARCH_X86, UC_MODE_64, &uc);
     if (err != UC_ERR_OK) return uc_error(err, "tcg: cannot start the Unicorn engine");
-    std::unique_ptr<TcgVcpu> cpu(new TcgVcpu(uc, pio, mmio));
-    std::span<uint8_t> host = ram.host_mapping();
-    cpu->m_ram_bytes = host.size();
-    if (host.size() % 4096 != 0) return Error("tcg: guest RAM size must be a multiple of 4 KiB");
-    err = uc_mem_map_ptr(uc, 0, host.size(), UC_PROT_ALL, host.data());
-    if (err != UC_ERR_OK) return uc_error(err, "tcg: cannot map guest RAM");
+    std::unique_ptr<TcgVcpu> cpu(new TcgVcpu(uc, ram, pio, mmio));
+    for (const GuestMemory::Region& r : ram.regions()) {
+        std::span<uint8_t> host = ram.host_span(r);
+        if (host.size() % 4096 != 0) return Error("tcg: guest RAM size must be a multiple of 4 KiB");
+        err = uc_mem_map_ptr(uc, r.gpa, host.size(), UC_PROT_ALL, host.data());
+        if (err != UC_ERR_OK) return uc_error(err, "tcg: cannot map guest RAM at " + hex(r.gpa));
+    }
     MOLT_TRY(cpu->add_hooks());
     for (const Window& w : windows) {
         // Unicorn passes offsets within the window; its user data says which.
@@ -93,6 +94,14 @@ Result<TcgVcpu::Exit> TcgVcpu::run() {
 
 void TcgVcpu::invalidate(uint64_t begin, uint64_t end) { uc_ctl_remove_cache(m_uc, begin, end); }
 
+Result<void> TcgVcpu::drop_ram_code() {
+    for (const GuestMemory::Region& r : m_ram.regions()) {
+        uc_err err = uc_ctl_remove_cache(m_uc, r.gpa, r.gpa + r.size_bytes);
+        if (err != UC_ERR_OK) return uc_error(err, "tcg: cannot drop translated code");
+    }
+    return ok();
+}
+
 Result<void> TcgVcpu::set_dirty_bitmap(DirtyBitmap* bitmap) {
     if (m_write_hook) {
         uc_hook_del(m_uc, m_write_hook);
@@ -102,14 +111,13 @@ Result<void> TcgVcpu::set_dirty_bitmap(DirtyBitmap* bitmap) {
     if (!bitmap) {
         // Blocks translated with the hook still call into it (and run
         // ~40 % slower): drop them too.
-        uc_err err = uc_ctl_remove_cache(m_uc, 0, m_ram_bytes);
-        if (err != UC_ERR_OK) return uc_error(err, "tcg: cannot drop translated code");
-        return ok();
+        return drop_ram_code();
     }
     uc_hook h;
-    // SAFETY: as in add_hooks().
+    // SAFETY: as in add_hooks().  One hook over all of guest RAM, the
+    // hole included (on_write ignores what is not RAM).
     uc_err err = uc_hook_add(m_uc, &h, UC_HOOK_MEM_WRITE, reinterpret_cast<void*>(&on_write), this,
-                             0, m_ram_bytes - 1);
+                             0, m_ram.gpa_end() - 1);
     if (err != UC_ERR_OK) return uc_error(err, "tcg: cannot track dirty pages");
     m_write_hook = h;
     // Code translated before the hook existed does not call it: drop the
@@ -117,14 +125,14 @@ Result<void> TcgVcpu::set_dirty_bitmap(DirtyBitmap* bitmap) {
     // all guest stores are seen from now on.  Not uc_ctl_flush_tlb: its
     // tb_flush clears Unicorn's whole 1 GiB code buffer, which makes it
     // resident and takes seconds.
-    err = uc_ctl_remove_cache(m_uc, 0, m_ram_bytes);
-    if (err != UC_ERR_OK) return uc_error(err, "tcg: cannot drop translated code");
-    return ok();
+    return drop_ram_code();
 }
 
 bool TcgVcpu::on_write(uc_struct*, int, uint64_t address, int size, int64_t, void* opaque) {
     auto* self = static_cast<TcgVcpu*>(opaque);
-    if (self->m_dirty) self->m_dirty->mark(address, static_cast<uint64_t>(size));
+    // The bitmap is by host offset: high RAM's pages follow low RAM's.
+    std::optional<uint64_t> offset = self->m_ram.host_offset(address);
+    if (self->m_dirty && offset) self->m_dirty->mark(*offset, static_cast<uint64_t>(size));
     return true;
 }
 

@@ -1,7 +1,8 @@
 // The tcg accelerator: one vCPU on Unicorn 2 (hw/accel/tcg).
 //
 // Guest RAM is the memory backend's mapping, given to Unicorn with
-// uc_mem_map_ptr (no copy).  IN/OUT instructions go to the port-I/O bus
+// uc_mem_map_ptr (no copy), one mapping per RAM region (low RAM at 0,
+// high RAM at 4 GiB).  IN/OUT instructions go to the port-I/O bus
 // through UC_HOOK_INSN hooks.  The guest starts in 64-bit mode (Unicorn's
 // UC_MODE_64 starts with long mode on and paging off; Debian's Unicorn
 // 2.0.1 maps VA == PA anyway, so guests are identity-mapped).  Pausing is
@@ -33,8 +34,8 @@ public:
     struct Window {
         uint64_t base, length;
     };
-    // windows: the MMIO ranges (outside RAM) routed to the MMIO bus.  The
-    // buses must outlive the vCPU.
+    // windows: the MMIO ranges (outside RAM) routed to the MMIO bus.  RAM
+    // and the buses must outlive the vCPU.
     static Result<std::unique_ptr<TcgVcpu>> create(const GuestMemory& ram, const Bus& pio,
                                                    const Bus& mmio,
                                                    const std::vector<Window>& windows);
@@ -51,8 +52,8 @@ public:
     // bases, control registers, EFER and the GPRs, RIP last.
     Result<api::X86CpuState> save_state() const override;
     Result<void> load_state(const api::X86CpuState& state) override;
-    // A UC_HOOK_MEM_WRITE over RAM marks the bitmap (accel.md B.4: exact,
-    // +5-15% per store).
+    // A UC_HOOK_MEM_WRITE over RAM marks the bitmap by host offset
+    // (accel.md B.4: exact, +5-15% per store).
     Result<void> set_dirty_bitmap(DirtyBitmap* bitmap) override;
 
     // Runs guest code until HLT or a pause request.  A guest fault (an
@@ -65,7 +66,10 @@ public:
     void invalidate(uint64_t begin, uint64_t end) override;
 
 private:
-    TcgVcpu(uc_struct* uc, const Bus& pio, const Bus& mmio) : m_uc(uc), m_pio(pio), m_mmio(mmio) {}
+    TcgVcpu(uc_struct* uc, const GuestMemory& ram, const Bus& pio, const Bus& mmio)
+        : m_uc(uc), m_ram(ram), m_pio(pio), m_mmio(mmio) {}
+    // Drops the translated code of all guest RAM (uc_ctl_remove_cache).
+    Result<void> drop_ram_code();
     static uint64_t on_mmio_read(uc_struct* uc, uint64_t offset, unsigned size, void* self);
     static void on_mmio_write(uc_struct* uc, uint64_t offset, unsigned size, uint64_t value,
                               void* self);
@@ -77,6 +81,7 @@ private:
                          void* self);
 
     uc_struct* m_uc;
+    const GuestMemory& m_ram;
     const Bus& m_pio;
     const Bus& m_mmio;
     struct MappedWindow {
@@ -86,7 +91,6 @@ private:
     std::vector<std::unique_ptr<MappedWindow>> m_windows;   // stable addresses for Unicorn
     std::atomic<bool> m_pause{false};
     bool m_stopped_by_us = false;   // vCPU thread only
-    uint64_t m_ram_bytes = 0;
     DirtyBitmap* m_dirty = nullptr;
     size_t m_write_hook = 0;        // uc_hook, 0: none
 };
