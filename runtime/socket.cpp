@@ -64,16 +64,30 @@ Result<UniqueFd> listen_unix(const std::string& path) {
     }
     UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!fd) return Error::from_errno(errno, "Failed to create socket");
+    // Bound and listening under a temporary name, then renamed: the path
+    // appears only once connecting to it works (a client that waits for
+    // the file would otherwise be refused between bind and listen).  A
+    // path too long for the temporary name is bound directly.
+    std::string staging = path + ".~" + std::to_string(getpid());
+    Result<sockaddr_un> staged_addr = unix_address(staging);
+    const std::string& bound = staged_addr ? staging : path;
+    sockaddr_un bind_addr = staged_addr ? *staged_addr : addr;
+    if (staged_addr) unlink(staging.c_str());
     // The socket file takes the process umask; owner-only while binding.
     mode_t old = umask(0177);
-    int rc = bind(fd.get(), as_sockaddr(&addr), sizeof(addr));
+    int rc = bind(fd.get(), as_sockaddr(&bind_addr), sizeof(bind_addr));
     int err = errno;
     umask(old);
     if (rc != 0) return Error::from_errno(err, "Failed to bind socket to " + path);
     if (listen(fd.get(), 64) != 0) {
         err = errno;
-        unlink(path.c_str());
+        unlink(bound.c_str());
         return Error::from_errno(err, "Failed to listen on socket " + path);
+    }
+    if (staged_addr && rename(staging.c_str(), path.c_str()) != 0) {
+        err = errno;
+        unlink(staging.c_str());
+        return Error::from_errno(err, "Failed to bind socket to " + path);
     }
     return fd;
 }
