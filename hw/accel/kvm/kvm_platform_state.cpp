@@ -78,24 +78,42 @@ std::string hex(uint32_t v) {
     return buf;
 }
 
-// One MSR: nullopt when KVM does not read it for this vCPU.
-std::optional<uint64_t> get_msr(int vcpu_fd, uint32_t index) {
-    struct {
-        MsrsHeader h;
-        kvm_msr_entry e;
-    } m{{1, 0}, {index, 0, 0}};
-    if (ioctl(vcpu_fd, kGetMsrs, &m) != 1) return std::nullopt;
-    return m.e.data;
+// KVM_GET_MSRS / KVM_SET_MSRS on a batch: the number of entries done (KVM
+// stops at the first it refuses), or -1 with errno.
+int msr_batch(int vcpu_fd, unsigned long req, std::vector<kvm_msr_entry>& entries, size_t from) {
+    std::vector<uint8_t> buf(sizeof(MsrsHeader) + (entries.size() - from) * sizeof(kvm_msr_entry));
+    MsrsHeader h{static_cast<uint32_t>(entries.size() - from), 0};
+    std::memcpy(buf.data(), &h, sizeof(h));
+    std::memcpy(buf.data() + sizeof(h), entries.data() + from, (entries.size() - from) * sizeof(kvm_msr_entry));
+    int r = ioctl(vcpu_fd, req, buf.data());
+    if (r > 0) std::memcpy(entries.data() + from, buf.data() + sizeof(h), static_cast<size_t>(r) * sizeof(kvm_msr_entry));
+    return r;
 }
 
-Result<void> set_msr(int vcpu_fd, uint32_t index, uint64_t value) {
-    struct {
-        MsrsHeader h;
-        kvm_msr_entry e;
-    } m{{1, 0}, {index, 0, value}};
-    int r = ioctl(vcpu_fd, kSetMsrs, &m);
-    if (r < 0) return Error::from_errno(errno, "KVM_SET_MSRS " + hex(index));
-    if (r != 1) return Error("KVM_SET_MSRS: KVM refused MSR " + hex(index) + " = " + std::to_string(value));
+// Reads every MSR of the list in as few calls as KVM allows; the ones it
+// does not read for this vCPU are left out.
+Result<std::vector<kvm_msr_entry>> get_msrs(int vcpu_fd, const std::vector<uint32_t>& list) {
+    std::vector<kvm_msr_entry> entries;
+    for (uint32_t index : list) entries.push_back({index, 0, 0});
+    std::vector<kvm_msr_entry> out;
+    size_t at = 0;
+    while (at < entries.size()) {
+        int r = msr_batch(vcpu_fd, kGetMsrs, entries, at);
+        if (r < 0) return Error::from_errno(errno, "KVM_GET_MSRS");
+        for (size_t i = at; i < at + static_cast<size_t>(r); ++i) out.push_back(entries[i]);
+        at += static_cast<size_t>(r) + 1;   // skip the one it refused
+    }
+    return out;
+}
+
+Result<void> set_msrs(int vcpu_fd, std::vector<kvm_msr_entry> entries) {
+    if (entries.empty()) return ok();
+    int r = msr_batch(vcpu_fd, kSetMsrs, entries, 0);
+    if (r < 0) return Error::from_errno(errno, "KVM_SET_MSRS");
+    if (static_cast<size_t>(r) < entries.size()) {
+        return Error("KVM_SET_MSRS: KVM refused MSR " + hex(entries[static_cast<size_t>(r)].index) + " = " +
+                     std::to_string(entries[static_cast<size_t>(r)].data));
+    }
     return ok();
 }
 
@@ -125,9 +143,9 @@ Result<api::KvmVcpuState> save_vcpu_platform(int vcpu_fd, const std::vector<uint
     for (uint32_t i = 0; i < xcrs.nr_xcrs && i < KVM_MAX_XCRS; ++i) {
         s.xcrs.push_back(reg(xcrs.xcrs[i].xcr, xcrs.xcrs[i].value));
     }
-    for (uint32_t index : msrs) {
-        if (std::optional<uint64_t> v = get_msr(vcpu_fd, index)) s.msrs.push_back(reg(index, *v));
-    }
+    Result<std::vector<kvm_msr_entry>> got = get_msrs(vcpu_fd, msrs);
+    if (!got) return got.error();
+    for (const kvm_msr_entry& e : *got) s.msrs.push_back(reg(e.index, e.data));
     kvm_vcpu_events events{};
     MOLT_TRY(call(vcpu_fd, KVM_GET_VCPU_EVENTS, &events, "KVM_GET_VCPU_EVENTS"));
     s.events = blob(events);
@@ -162,18 +180,15 @@ Result<void> load_vcpu_platform(int vcpu_fd, const api::KvmVcpuState& s) {
     MOLT_TRY(call(vcpu_fd, KVM_SET_SREGS, &sregs, "KVM_SET_SREGS"));
     MOLT_TRY(call(vcpu_fd, kSetXsave, &xsave, "KVM_SET_XSAVE"));
     MOLT_TRY(call(vcpu_fd, KVM_SET_XCRS, &xcrs, "KVM_SET_XCRS"));
-    std::optional<uint64_t> deadline;
+    std::vector<kvm_msr_entry> msrs, deadline;
     for (const api::KvmRegister& m : s.msrs) {
-        if (m.index == kMsrTscDeadline) {
-            deadline = m.value;
-            continue;
-        }
-        MOLT_TRY(set_msr(vcpu_fd, m.index, m.value));
+        (m.index == kMsrTscDeadline ? deadline : msrs).push_back({m.index, 0, m.value});
     }
+    MOLT_TRY(set_msrs(vcpu_fd, std::move(msrs)));
     kvm_mp_state mp{s.mp_state};
     MOLT_TRY(call(vcpu_fd, KVM_SET_MP_STATE, &mp, "KVM_SET_MP_STATE"));
     MOLT_TRY(call(vcpu_fd, KVM_SET_LAPIC, &lapic, "KVM_SET_LAPIC"));
-    if (deadline) MOLT_TRY(set_msr(vcpu_fd, kMsrTscDeadline, *deadline));
+    MOLT_TRY(set_msrs(vcpu_fd, std::move(deadline)));   // after the APIC
     MOLT_TRY(call(vcpu_fd, KVM_SET_VCPU_EVENTS, &events, "KVM_SET_VCPU_EVENTS"));
     return call(vcpu_fd, KVM_SET_DEBUGREGS, &dr, "KVM_SET_DEBUGREGS");
 }
