@@ -9,7 +9,7 @@ from typing import Iterator, List
 
 import pytest
 
-from molt_harness import Molt, net_unusable_reason
+from molt_harness import Molt, kvm_usable, net_unusable_reason
 
 _counts = {'passed': 0, 'failed': 0, 'skipped': 0}
 
@@ -33,6 +33,15 @@ def start(tmpdir_short: str) -> Iterator:
     yield _start
     for m in started:
         m.stop()
+
+
+@pytest.fixture(params=['tcg', 'kvm'])
+def accel(request) -> str:
+    """Each accelerator in turn; kvm skips where /dev/kvm does not open
+    (the nested KVM lane runs it).  A test file may define its own."""
+    if request.param == 'kvm' and not kvm_usable():
+        pytest.skip('/dev/kvm is not available here (the nested KVM lane runs this)')
+    return request.param
 
 
 @pytest.fixture

@@ -13,43 +13,13 @@ import subprocess
 import time
 
 from molt_harness import run_molt, time_scale
+from test_migration import last_round, read, wait_for_text, wait_status
 
 GUESTS = os.environ.get('MOLT_GUESTS', '')
 DIRTIER = os.path.join(GUESTS, 'guest-dirtier')
 MIB = 1 << 20
 LOW = 3328 * MIB                    # kLowRamLimit: 3.25 GiB
 SIZE = 4608 * MIB                   # 4.5 GiB: 1.25 GiB above 4 GiB
-
-
-def read(path: str) -> str:
-    return open(path, errors='replace').read() if os.path.exists(path) else ''
-
-
-def wait_for_text(path: str, text: str, timeout: float = 60.0) -> str:
-    deadline = time.monotonic() + timeout * time_scale()
-    while time.monotonic() < deadline:
-        data = read(path)
-        if text in data:
-            return data
-        time.sleep(0.05)
-    raise TimeoutError('%r not in %r' % (text, read(path)[-2000:]))
-
-
-def last_round(text: str) -> int:
-    rounds = [int(line.split()[2]) for line in text.splitlines()
-              if line.startswith('dirtier: round ') and line.endswith(' ok')]
-    return rounds[-1] if rounds else 0
-
-
-def wait_status(q, wanted, timeout: float) -> dict:
-    deadline = time.monotonic() + timeout * time_scale()
-    info = {}
-    while time.monotonic() < deadline:
-        info = q.ok('query-migrate')
-        if info.get('status') in wanted:
-            return info
-        time.sleep(0.1)
-    raise TimeoutError('migration status %r, wanted %r' % (info, wanted))
 
 
 def dts(tmpdir: str, *args: str) -> str:
@@ -131,6 +101,6 @@ def test_dirtier_checks_high_ram_across_a_migration(start, tmpdir_short):
     while d.ok('query-status')['status'] == 'inmigrate' and time.monotonic() < deadline:
         time.sleep(0.05)
     assert d.ok('query-status')['status'] == 'running'
-    wait_for_text(dst_out, 'dirtier: round %d ok' % (src_round + 2))
+    wait_for_text(dst_out, 'dirtier: round %d ok' % (src_round + 2), timeout=60)
     assert 'FAIL' not in read(dst_out)
     assert 'dirtier: round 1 ok' not in read(dst_out)

@@ -12,17 +12,10 @@ import time
 
 import pytest
 
-from molt_harness import kvm_usable, run_molt, time_scale
+from molt_harness import run_molt, time_scale
 
 GUESTS = os.environ.get('MOLT_GUESTS', '')
 DIRTIER = os.path.join(GUESTS, 'guest-dirtier')
-
-
-@pytest.fixture(params=['tcg', 'kvm'])
-def accel(request) -> str:
-    if request.param == 'kvm' and not kvm_usable():
-        pytest.skip('/dev/kvm is not available here (the nested KVM lane runs this)')
-    return request.param
 
 
 def read(path: str) -> str:

@@ -13,14 +13,7 @@ import time
 import pytest
 
 import test_migration as base
-from molt_harness import kvm_usable, time_scale
-
-
-@pytest.fixture(params=['tcg', 'kvm'])
-def accel(request) -> str:
-    if request.param == 'kvm' and not kvm_usable():
-        pytest.skip('/dev/kvm is not available here (the nested KVM lane runs this)')
-    return request.param
+from molt_harness import time_scale
 
 
 def multifd(channels: int):

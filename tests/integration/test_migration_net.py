@@ -15,7 +15,8 @@ from typing import List
 
 import pytest
 
-from molt_harness import in_ns, kvm_usable, time_scale
+from molt_harness import in_ns, time_scale
+from test_migration import wait_for_text, wait_status
 
 GUESTS = os.environ.get('MOLT_GUESTS', '')
 ECHO = os.path.join(GUESTS, 'guest-echo')
@@ -68,13 +69,6 @@ while time.monotonic() < end:
 '''
 
 
-@pytest.fixture(params=['tcg', 'kvm'])
-def accel(request) -> str:
-    if request.param == 'kvm' and not kvm_usable():
-        pytest.skip('/dev/kvm is not available here (the nested KVM lane runs this)')
-    return request.param
-
-
 def ns_ok(ns: str, *argv: str) -> None:
     r = in_ns(ns, *argv)
     assert r.returncode == 0, (argv, r.stderr)
@@ -91,29 +85,6 @@ def bridge(ns: str) -> None:
 def plug(ns: str, tap: str) -> None:
     ns_ok(ns, 'ip', 'link', 'set', tap, 'master', 'br0')
     ns_ok(ns, 'ip', 'link', 'set', tap, 'up')
-
-
-def wait_for_text(path: str, text: str, timeout: float = 30.0) -> str:
-    deadline = time.monotonic() + timeout * time_scale()
-    data = ''
-    while time.monotonic() < deadline:
-        if os.path.exists(path):
-            data = open(path, errors='replace', newline='').read()
-            if text in data:
-                return data
-        time.sleep(0.02)
-    raise TimeoutError('%r not in %r' % (text, data[-2000:]))
-
-
-def wait_status(q, wanted, timeout: float = 60.0) -> dict:
-    deadline = time.monotonic() + timeout * time_scale()
-    info = {}
-    while time.monotonic() < deadline:
-        info = q.ok('query-migrate')
-        if info.get('status') in wanted:
-            return info
-        time.sleep(0.02)
-    raise TimeoutError('migration status %r, wanted %r' % (info, wanted))
 
 
 def fdb_port(ns: str) -> str:
