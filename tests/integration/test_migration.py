@@ -365,11 +365,16 @@ def test_downtime_stays_within_the_limit(start, tmpdir_short, accel):
     listening(dst)
     wait_for_text(src_out, 'molt guest: PASS')
     q, qd = src.connect(), dst.connect()
-    q.ok('migrate-set-parameters', {'downtime-limit': 100, 'max-bandwidth': 1 << 40})
+    # The switch-over's fixed part (pause, device state saved, sent, loaded,
+    # the verdict's round trip) takes ~6 ms here but 75-100 ms in the nested
+    # KVM lane (one emulated CPU for both processes): the limit scales with
+    # the machine's slowness like the timeouts do.
+    limit = int(100 * time_scale())
+    q.ok('migrate-set-parameters', {'downtime-limit': limit, 'max-bandwidth': 1 << 40})
     q.ok('migrate', {'uri': 'unix:' + path})
     info = wait_status(q, ('completed', 'failed'))
     assert info['status'] == 'completed', info
-    assert info['downtime'] <= 100, info
+    assert info['downtime'] <= limit, info
     stop = event_time(q.wait_event('STOP'))
     resume = event_time(qd.wait_event('RESUME', timeout=30 * time_scale()))
-    assert 0 <= resume - stop <= 0.100 + 0.05 * time_scale(), (stop, resume)
+    assert 0 <= resume - stop <= (limit + 50 * time_scale()) / 1000, (stop, resume)
