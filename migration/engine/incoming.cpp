@@ -57,6 +57,7 @@ void Incoming::run() {
         Result<void> lanes = m_lanes->join();
         if (r && !lanes) r = lanes.error();
     }
+    m_prefault.reset();
     {
         std::lock_guard guard(m_lock);
         if (!r) m_error = r.error();
@@ -80,11 +81,12 @@ Result<void> Incoming::send_verdict(const std::optional<std::string>& error) {
 Result<void> Incoming::receive_from(stream::StreamReader& reader) {
     MOLT_TRY(reader.read_header());
     UntouchedPages untouched(m_ram);
+    m_prefault = std::make_unique<Prefaulter>(m_ram);
     while (true) {
         stream::Record rec = MOLT_TRY(reader.next());
         m_bytes.store(reader.offset(), std::memory_order_relaxed);
         if (auto* ram = std::get_if<stream::RamRecord>(&rec)) {
-            MOLT_TRY(receive_ram(reader, *ram, m_ram, &untouched));
+            MOLT_TRY(receive_ram(reader, *ram, m_ram, &untouched, m_prefault.get()));
         } else if (auto* section = std::get_if<stream::SectionRecord>(&rec)) {
             if (section->info.id == kMultifdSection) {
                 MOLT_TRY(start_lanes(*section));
@@ -111,7 +113,8 @@ Result<void> Incoming::start_lanes(const stream::SectionRecord& section) {
     if (m_lanes) return Error("multifd: a second " + std::string(kMultifdSection) + " section");
     MultifdHello hello = MOLT_TRY(decode_hello(section.payload));
     // A RAM channel that fails ends the main channel's read too.
-    m_lanes = std::make_unique<IncomingLanes>(m_ram, [this] { shutdown(m_raw_fd, SHUT_RDWR); });
+    m_lanes = std::make_unique<IncomingLanes>(m_ram, m_prefault.get(),
+                                              [this] { shutdown(m_raw_fd, SHUT_RDWR); });
     m_lanes_seen.store(m_lanes.get(), std::memory_order_release);
     return m_lanes->start(m_listener, hello, kLaneAcceptMs);
 }

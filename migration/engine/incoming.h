@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "migration/engine/multifd.h"
+#include "migration/engine/prefault.h"
 #include "migration/engine/shared_ram.h"
 #include "migration/stream/reader.h"
 #include "migration/stream/records.h"
@@ -60,6 +61,8 @@ private:
     int m_listener;
     bool m_return_path = false;   // set by the thread before finished()
     std::optional<SharedRamId> m_shared;
+    // Made by the thread for the stream's time; outlives the lanes using it.
+    std::unique_ptr<Prefaulter> m_prefault;
     std::unique_ptr<IncomingLanes> m_lanes;   // multifd; made by the thread
     std::atomic<IncomingLanes*> m_lanes_seen{nullptr};
     std::function<void()> m_wake;

@@ -156,7 +156,7 @@ Result<void> IncomingLanes::receive_lane(UniqueFd fd) {
     while (true) {
         stream::Record rec = MOLT_TRY(reader.next());
         if (auto* ram = std::get_if<stream::RamRecord>(&rec)) {
-            MOLT_TRY(receive_ram(reader, *ram, m_ram, &untouched));
+            MOLT_TRY(receive_ram(reader, *ram, m_ram, &untouched, m_prefault));
         } else if (auto* section = std::get_if<stream::SectionRecord>(&rec)) {
             return Error("unexpected section '" + section->info.id + "' on a RAM channel");
         } else if (std::holds_alternative<stream::EndOfStream>(rec)) {

@@ -27,6 +27,7 @@
 #include <thread>
 #include <vector>
 
+#include "migration/engine/prefault.h"
 #include "migration/stream/records.h"
 #include "runtime/result.h"
 #include "runtime/unique_fd.h"
@@ -56,8 +57,9 @@ std::vector<uint64_t> lane_pages(const std::vector<uint64_t>& dirty, size_t lane
 // receives each on a thread of its own ("mig/dst/recv_N").
 class IncomingLanes {
 public:
-    IncomingLanes(std::span<uint8_t> ram, std::function<void()> on_failure)
-        : m_ram(ram), m_on_failure(std::move(on_failure)) {}
+    // prefault (may be null) is told of the data the channels write.
+    IncomingLanes(std::span<uint8_t> ram, Prefaulter* prefault, std::function<void()> on_failure)
+        : m_ram(ram), m_prefault(prefault), m_on_failure(std::move(on_failure)) {}
     ~IncomingLanes();   // aborts and joins
 
     // Accepts hello.channels connections on `listener` (within
@@ -75,6 +77,7 @@ private:
     void fail(Error e);
 
     std::span<uint8_t> m_ram;
+    Prefaulter* m_prefault;
     std::function<void()> m_on_failure;
     MultifdHello m_hello;
     std::atomic<bool> m_aborted{false};

@@ -160,14 +160,18 @@ bool UntouchedPages::find(uint64_t first_page, size_t count, std::vector<bool>& 
 }
 
 Result<void> receive_ram(stream::StreamReader& r, const stream::RamRecord& rec,
-                         std::span<uint8_t> ram, UntouchedPages* untouched) {
+                         std::span<uint8_t> ram, UntouchedPages* untouched, Prefaulter* prefault) {
     uint64_t offset = rec.first_page * kPage;
     uint64_t bytes = uint64_t{rec.page_count} * kPage;
     if (offset > ram.size() || bytes > ram.size() - offset) {
         return Error("RAM run beyond guest RAM");   // the reader checks this first
     }
     std::span<uint8_t> dest = ram.subspan(offset, bytes);
-    if (!rec.zero) return r.read_ram_into(dest);
+    if (!rec.zero) {
+        // Said before the read: the populate runs while this one copies.
+        if (prefault) prefault->wrote(offset + bytes);
+        return r.read_ram_into(dest);
+    }
     // As fast as the source's check (stream/zero_pages.h), and untouched
     // pages not read at all (UntouchedPages says why).
     std::vector<bool> known_zero;

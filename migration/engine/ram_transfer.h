@@ -11,6 +11,7 @@
 #include <span>
 #include <vector>
 
+#include "migration/engine/prefault.h"
 #include "migration/stream/reader.h"
 #include "migration/stream/writer.h"
 #include "runtime/result.h"
@@ -82,11 +83,13 @@ private:
     std::vector<uint64_t> m_entries;
 };
 
-// Applies one RAM record: data read straight into ram, zero runs cleared
+// Applies one RAM record: data read straight into ram (and reported to
+// `prefault`, if given, which faults in what follows), zero runs cleared
 // (only pages that are not zero already - untouched ones not even read,
 // when `untouched` is given and usable - so untouched memory stays
 // untouched).  The reader has checked the run lies inside ram.
 Result<void> receive_ram(stream::StreamReader& r, const stream::RamRecord& rec,
-                         std::span<uint8_t> ram, UntouchedPages* untouched = nullptr);
+                         std::span<uint8_t> ram, UntouchedPages* untouched = nullptr,
+                         Prefaulter* prefault = nullptr);
 
 }  // namespace molt::migration

@@ -94,7 +94,7 @@ void send_lane(const std::string& path, MultifdHello hello, uint64_t first, uint
 TEST_CASE("RAM arrives over several channels at once") {
     Listener l;
     std::vector<uint8_t> ram(64 * kPage);
-    IncomingLanes lanes(ram, [] {});
+    IncomingLanes lanes(ram, nullptr, [] {});
     const uint64_t session = 42;
     std::vector<std::thread> senders;
     for (uint32_t i = 0; i < 4; ++i) {
@@ -112,7 +112,7 @@ TEST_CASE("a channel of another migration is refused") {
     Listener l;
     std::vector<uint8_t> ram(16 * kPage);
     bool failed = false;
-    IncomingLanes lanes(ram, [&failed] { failed = true; });
+    IncomingLanes lanes(ram, nullptr, [&failed] { failed = true; });
     std::thread sender([&] {
         Result<UniqueFd> c = connect_unix(l.path);
         REQUIRE(c);
@@ -134,7 +134,7 @@ TEST_CASE("a channel of another migration is refused") {
 TEST_CASE("the same channel index twice is refused") {
     Listener l;
     std::vector<uint8_t> ram(16 * kPage);
-    IncomingLanes lanes(ram, [] {});
+    IncomingLanes lanes(ram, nullptr, [] {});
     std::thread a([&] { send_lane(l.path, {7, 0}, 0, 1); });
     std::thread b([&] {
         Result<UniqueFd> c = connect_unix(l.path);
@@ -157,15 +157,15 @@ TEST_CASE("the same channel index twice is refused") {
 TEST_CASE("channels that never connect: a timeout, and no channel count is trusted blindly") {
     Listener l;
     std::vector<uint8_t> ram(16 * kPage);
-    IncomingLanes lanes(ram, [] {});
+    IncomingLanes lanes(ram, nullptr, [] {});
     Result<void> r = lanes.start(l.fd.get(), {1, 2}, 200);
     REQUIRE_FALSE(r);
     CHECK(r.error().message() == "multifd: 0 of 2 channels connected in time");
-    IncomingLanes more(ram, [] {});
+    IncomingLanes more(ram, nullptr, [] {});
     Result<void> too_many = more.start(l.fd.get(), {1, 1000}, 200);
     REQUIRE_FALSE(too_many);
     CHECK(too_many.error().message() == "multifd: 1000 channels announced (1 to 255)");
-    IncomingLanes none(ram, [] {});
+    IncomingLanes none(ram, nullptr, [] {});
     Result<void> no_listener = none.start(-1, {1, 2}, 200);
     REQUIRE_FALSE(no_listener);
     CHECK(no_listener.error().message().find("does not listen on a socket") != std::string::npos);
