@@ -119,8 +119,8 @@ Result<void> Outgoing::open_lanes(stream::StreamWriter& main) {
     for (uint32_t i = 0; i < n; ++i) {
         Result<Channel> c = m_hooks.connect();
         if (!c) return Error(c.error()).with_context("multifd channel " + std::to_string(i));
-        Lane lane{std::make_unique<stream::StreamWriter>(std::move(c->fd)), RateLimiter(share), -1};
-        lane.raw_fd = c->fd.get();
+        int raw_fd = c->fd.get();   // before the writer takes it
+        Lane lane{std::make_unique<stream::StreamWriter>(std::move(c->fd)), RateLimiter(share), raw_fd};
         {
             std::lock_guard guard(m_lock);
             m_lanes.push_back(std::move(lane));

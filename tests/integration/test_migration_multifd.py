@@ -6,6 +6,7 @@ between two channels, fails its self-check.
 """
 
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -118,3 +119,32 @@ def test_destination_killed_during_multifd_leaves_the_source_running(start, tmpd
     assert q.ok('query-status')['status'] == 'running'
     before = base.last_round(base.read(src_out))
     base.wait_for_text(src_out, 'dirtier: round %d ok' % (before + 1))
+
+
+def test_cancel_while_the_channels_are_blocked(start, tmpdir_short):
+    """A destination that stops reading (SIGSTOP) leaves every RAM channel
+    blocked in a write: migrate_cancel still ends the migration at once
+    (each channel is shut down) and the guest runs on."""
+    path = os.path.join(tmpdir_short, 'mig.sock')
+    src_out, dst_out = (os.path.join(tmpdir_short, n) for n in ('src.txt', 'dst.txt'))
+    guest = ['-accel', 'tcg', '-m', '256M', '-kernel', base.DIRTIER]
+    src = start(*guest, '-serial', 'file:' + src_out)
+    dst = start(*guest, '-serial', 'file:' + dst_out, '-incoming', 'unix:' + path)
+    base.listening(dst)
+    base.wait_for_text(src_out, 'dirtier: round 1 ok')
+    q = src.connect()
+    multifd(2)(q)
+    q.ok('migrate', {'uri': 'unix:' + path})
+    deadline = time.monotonic() + 10 * time_scale()
+    while q.ok('query-migrate')['ram']['transferred'] < (8 << 20) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    dst.proc.send_signal(signal.SIGSTOP)
+    try:
+        time.sleep(0.5)   # the socket buffers fill; the writes block
+        assert q.ok('query-migrate')['status'] == 'active'
+        q.ok('migrate_cancel')
+        info = base.wait_status(q, ('cancelled', 'failed'), timeout=5)
+        assert info['status'] == 'cancelled', info
+        assert q.ok('query-status')['status'] == 'running'
+    finally:
+        dst.proc.send_signal(signal.SIGCONT)
