@@ -6,6 +6,7 @@
 // learn the mode.
 #pragma once
 
+#include "migration/cpr_state.h"
 #include "migration/parameters.h"
 
 namespace molt::migration {
@@ -13,6 +14,9 @@ namespace molt::migration {
 struct EarlyMigration {
     const ParameterStore& params;
     bool incoming;   // an -incoming channel or defer was given
+    // cpr-transfer, cpr-exec: what the previous process handed over (each
+    // backend takes its own fds out); null otherwise.
+    CprState* cpr = nullptr;
 
     // RAM arrives as fds from the previous process (cpr-transfer, cpr-exec).
     bool adopts_memory() const {

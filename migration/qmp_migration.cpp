@@ -35,23 +35,26 @@ Result<MigrationInfo> qmp_query_migrate(Context& ctx) {
 
 namespace {
 
-// The main channel's address from either form; a cpr channel belongs to
-// the CPR modes, which arrive later.
-Result<MigrationAddress> main_address(const std::optional<std::string>& uri,
-                                      const std::optional<std::vector<MigrationChannel>>& channels) {
+struct Addresses {
+    MigrationAddress main;
+    std::optional<MigrationAddress> cpr;   // cpr-transfer's channel
+};
+
+// The channels' addresses from either form (at most one of each type).
+Result<Addresses> addresses(const std::optional<std::string>& uri,
+                            const std::optional<std::vector<MigrationChannel>>& channels) {
     if ((uri && channels) || (!uri && !channels)) {
         return Error("Need either 'uri' or 'channels' argument");
     }
-    if (uri) return cli::parse_migration_uri(*uri);
-    std::optional<MigrationAddress> main;
+    if (uri) return Addresses{MOLT_TRY(cli::parse_migration_uri(*uri)), std::nullopt};
+    std::optional<MigrationAddress> main, cpr;
     for (const MigrationChannel& c : *channels) {
-        if (c.channel_type == MigrationChannelType::Cpr) {
-            return Error("a cpr channel (cpr-transfer) is not supported yet by this molt");
-        }
-        main = *c.addr;
+        std::optional<MigrationAddress>& slot = c.channel_type == MigrationChannelType::Cpr ? cpr : main;
+        if (slot) return Error("Channel list has more than one " + std::string(to_string(c.channel_type)) + " entry");
+        slot = *c.addr;
     }
     if (!main) return Error("Channel list has no main entry");
-    return *main;
+    return Addresses{*main, cpr};
 }
 
 }  // namespace
@@ -60,16 +63,17 @@ Result<void> qmp_migrate(Context& ctx, const std::optional<std::string>& uri,
                          const std::optional<std::vector<MigrationChannel>>& channels,
                          std::optional<bool> resume) {
     if (resume.value_or(false)) return Error("postcopy (resume) is not supported by this molt");
-    MigrationAddress addr = MOLT_TRY(main_address(uri, channels));
-    return ctx.vmm.migration->migrate(addr);
+    Addresses a = MOLT_TRY(addresses(uri, channels));
+    return ctx.vmm.migration->migrate(a.main, a.cpr);
 }
 
 Result<void> qmp_migrate_incoming(Context& ctx, const std::optional<std::string>& uri,
                                   const std::optional<std::vector<MigrationChannel>>& channels,
                                   std::optional<bool> exit_on_error) {
     if (!ctx.vmm.incoming_defer) return Error("'-incoming' was not specified on the command line");
-    MigrationAddress addr = MOLT_TRY(main_address(uri, channels));
-    return ctx.vmm.migration->incoming(addr, exit_on_error.value_or(true));
+    Addresses a = MOLT_TRY(addresses(uri, channels));
+    if (a.cpr) return Error("the cpr channel can only be given on the command line (-incoming)");
+    return ctx.vmm.migration->incoming(a.main, exit_on_error.value_or(true));
 }
 
 Result<void> qmp_migrate_cancel(Context& ctx) {

@@ -22,6 +22,7 @@
 #include "runtime/event_loop.h"
 #include "runtime/qmp/server.h"
 #include "vmm/context.h"
+#include "vmm/cpr.h"
 #include "vmm/machine_control.h"
 #include "vmm/migration_control.h"
 #include "vmm/self_announce.h"
@@ -153,7 +154,9 @@ Result<void> run(const cli::CommandLine& cl) {
     NetWatch net_watch;
     SerialInput serial_input;
     if (!vmm.quit) {
-        migration::EarlyMigration early{vmm.params, cl.incoming_pending()};
+        // A live update's new process: the old one's fds first (cpr.h).
+        CprIncoming cpr = MOLT_TRY(receive_cpr_state(cl, vmm.params, signals.get()));
+        migration::EarlyMigration early{vmm.params, cl.incoming_pending(), &cpr.state};
         MOLT_TRY(create_backends(cl, early, vmm.memory));
         vmm.machine = MOLT_TRY(create_machine(cl, vmm.memory, early, [&loop] { loop.wake(); }));
         MOLT_TRY(net_watch.watch(loop, *vmm.machine));
@@ -164,6 +167,11 @@ Result<void> run(const cli::CommandLine& cl) {
         vmm.run_state->set_vcpus(vmm.vcpu_control.get());
         if (!cl.incoming_pending() && !cl.start_paused) MOLT_TRY(vmm.run_state->cont());
         MOLT_TRY(start_incoming(cl, *vmm.migration));
+        // The main channel listens: the old process may connect it now.
+        cpr.channel.reset();
+        for (const std::string& fd : cpr.state.left()) {
+            std::fprintf(stderr, "molt: the CPR state's %s was not used by any backend\n", fd.c_str());
+        }
         daemon.ready();
     }
     std::optional<Error> fatal;

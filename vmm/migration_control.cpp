@@ -9,6 +9,7 @@
 #include "qapi-events-migration.h"
 #include "qapi-types-sockets.h"
 #include "runtime/socket.h"
+#include "vmm/cpr.h"
 #include "vmm/self_announce.h"
 #include "vmm/vmm.h"
 
@@ -60,7 +61,30 @@ migration::TakeNamedFd MigrationControl::named_fds() {
     };
 }
 
-Result<void> MigrationControl::migrate(const api::MigrationAddress& addr) {
+Result<migration::OutgoingConfig::Cpr> MigrationControl::cpr_transfer_setup(
+        const api::MigrationAddress& addr, const std::optional<api::MigrationAddress>& cpr) const {
+    using api::MigrationAddressType;
+    using api::SocketAddressType;
+    if (!cpr) return Error("mode cpr-transfer needs a cpr channel: migrate with channels [main, cpr]");
+    if (cpr->transport != MigrationAddressType::Socket || cpr->u.socket->type != SocketAddressType::Unix) {
+        return Error("the cpr channel must be a UNIX socket");
+    }
+    // The new process listens on the main address once it has the fds.
+    if (addr.transport != MigrationAddressType::Socket || (addr.u.socket->type != SocketAddressType::Unix &&
+                                                           addr.u.socket->type != SocketAddressType::Inet)) {
+        return Error("mode cpr-transfer needs a unix or tcp main channel (the new process listens on it)");
+    }
+    if (addr.u.socket->type == SocketAddressType::Inet && addr.u.socket->u.inet->port == "0") {
+        return Error("mode cpr-transfer cannot use port 0: the new process listens on a known port");
+    }
+    migration::OutgoingConfig::Cpr c;
+    c.path = cpr->u.socket->u.unix_->path;
+    c.state = std::make_shared<migration::CprState>(MOLT_TRY(gather_cpr_fds(m_vmm)));
+    return c;
+}
+
+Result<void> MigrationControl::migrate(const api::MigrationAddress& addr,
+                                       const std::optional<api::MigrationAddress>& cpr_addr) {
     if (active() || m_in) return Error("There's a migration process in progress");
     if (m_vmm.run_state->state() == api::RunState::Inmigrate) {
         return Error("Guest is waiting for an incoming migration");
@@ -69,18 +93,26 @@ Result<void> MigrationControl::migrate(const api::MigrationAddress& addr) {
     std::vector<std::string> blockers = m_vmm.machine->migration_blockers();
     if (!blockers.empty()) return Error(blockers.front());
     api::MigrationParameters p = m_vmm.params.get();
-    if (p.mode.value_or(api::MigMode::Normal) != api::MigMode::Normal) {
-        return Error("migration mode " + std::string(api::to_string(*p.mode)) +
-                     " is not supported yet by this molt");
+    api::MigMode mode = p.mode.value_or(api::MigMode::Normal);
+    std::optional<migration::OutgoingConfig::Cpr> cpr;
+    if (mode == api::MigMode::CprTransfer) {
+        // Every requirement is checked here, before the guest stops.
+        cpr = MOLT_TRY(cpr_transfer_setup(addr, cpr_addr));
+    } else if (cpr_addr) {
+        return Error("a cpr channel is only for mode cpr-transfer");
+    } else if (mode != api::MigMode::Normal) {
+        return Error("migration mode " + std::string(api::to_string(mode)) + " is not supported yet by this molt");
     }
-    bool multifd = p.multifd.value_or(false);
+    bool multifd = p.multifd.value_or(false) && !cpr;   // no RAM goes: no RAM channels
     if (multifd && !(addr.transport == api::MigrationAddressType::Socket &&
                      addr.u.socket->type != api::SocketAddressType::Fd)) {
         return Error("Migration requires multi-channel URIs (e.g. tcp)");
     }
     std::optional<migration::SharedRamId> shared;
-    if (p.x_ignore_shared.value_or(false)) shared = MOLT_TRY(shared_ram());
-    migration::Channel channel = MOLT_TRY(migration::open_outgoing(addr, named_fds()));
+    if (p.x_ignore_shared.value_or(false) || cpr) shared = MOLT_TRY(shared_ram());
+    if (cpr && !shared) return Error("mode cpr-transfer: guest RAM is not shared memory");
+    // cpr-transfer: the main channel is connected after the hand-over.
+    migration::Channel channel = cpr ? migration::Channel{} : MOLT_TRY(migration::open_outgoing(addr, named_fds()));
     if (!shared) MOLT_TRY(m_vmm.machine->start_dirty_log());   // shared RAM is not sent
     m_start = Clock::now();
     m_error.reset();
@@ -101,6 +133,8 @@ Result<void> MigrationControl::migrate(const api::MigrationAddress& addr) {
     config.max_throttle = p.max_cpu_throttle.value_or(99);
     config.multifd_channels = multifd ? p.multifd_channels.value_or(2) : 0;
     config.ignore_shared = shared;
+    m_final_shared = shared.has_value();
+    config.cpr = std::move(cpr);
     // The throttle is applied on the main thread (poll), which owns the machine.
     // multifd's channels connect from the migration thread: a unix or inet
     // address only (checked above), so no getfd name is taken there.
@@ -162,7 +196,7 @@ void MigrationControl::finish_outgoing() {
         return;
     }
     m_downtime_ms = ms_between(m_stop, now);
-    m_vmm.run_state->postmigrate();
+    m_vmm.run_state->postmigrate(m_final_shared);
     set_status(MigrationStatus::Completed);   // the figures above are already final
 }
 

@@ -36,7 +36,8 @@ public:
     MigrationControl(Vmm& vmm, EventLoop& loop) : m_vmm(vmm), m_loop(loop) {}
     ~MigrationControl();
 
-    Result<void> migrate(const api::MigrationAddress& addr);
+    // cpr: the cpr channel (mode cpr-transfer only).
+    Result<void> migrate(const api::MigrationAddress& addr, const std::optional<api::MigrationAddress>& cpr);
     Result<void> incoming(const api::MigrationAddress& addr, bool exit_on_error);
     void cancel();
     api::MigrationInfo info() const;
@@ -57,6 +58,9 @@ private:
     // Whether the guest ran on the source when it stopped.
     Result<bool> load_incoming();
     migration::TakeNamedFd named_fds();
+    // cpr-transfer's requirements (channels, shared RAM) and its CPR state.
+    Result<migration::OutgoingConfig::Cpr> cpr_transfer_setup(
+        const api::MigrationAddress& addr, const std::optional<api::MigrationAddress>& cpr) const;
     // Guest RAM's identity when it is shared memory (x-ignore-shared).
     Result<std::optional<migration::SharedRamId>> shared_ram() const;
 
@@ -72,6 +76,7 @@ private:
     int m_throttle = 0;   // auto-converge's percentage, as applied
     bool m_was_running = false;
     bool m_stopped = false;
+    bool m_final_shared = false;   // the destination maps this process's RAM
     Clock::time_point m_start, m_stop;
     std::optional<int64_t> m_total_ms, m_downtime_ms;
     migration::OutgoingStats m_final;

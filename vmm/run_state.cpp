@@ -29,6 +29,12 @@ Result<void> RunStateMachine::cont() {
         return Error("Resetting the Virtual Machine is required");
     case RunState::FinishMigrate:
         return Error("Migration is not finalized yet");
+    case RunState::Postmigrate:
+        if (m_memory_given_away) {
+            return Error("The guest runs on in the process it migrated to, on this same memory: "
+                         "it cannot run here too");
+        }
+        break;
     case RunState::Inmigrate:
         m_autostart = true;
         return ok();
@@ -36,11 +42,12 @@ Result<void> RunStateMachine::cont() {
     case RunState::Suspended:
         return ok();
     default:
-        if (m_vcpus) m_vcpus->resume();
-        set(RunState::Running);
-        api::emit_resume(m_events);
-        return ok();
+        break;
     }
+    if (m_vcpus) m_vcpus->resume();
+    set(RunState::Running);
+    api::emit_resume(m_events);
+    return ok();
 }
 
 Result<void> RunStateMachine::reset(api::ShutdownCause cause) {
@@ -72,7 +79,10 @@ bool RunStateMachine::finish_migrate() {
     return was_running;
 }
 
-void RunStateMachine::postmigrate() { set(RunState::Postmigrate); }
+void RunStateMachine::postmigrate(bool memory_shared) {
+    m_memory_given_away = memory_shared;
+    set(RunState::Postmigrate);
+}
 
 void RunStateMachine::migration_failed(bool was_running) {
     if (!was_running) {

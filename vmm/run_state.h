@@ -46,7 +46,9 @@ public:
     // STOP if it was running); returns whether it was running.
     bool finish_migrate();
     // The migration completed: postmigrate (the guest lives elsewhere now).
-    void postmigrate();
+    // memory_shared: the new process runs on this process's very memory
+    // (x-ignore-shared, cpr-transfer): cont may not run the guest here again.
+    void postmigrate(bool memory_shared);
     // The migration failed or was cancelled after finish_migrate(): back
     // to running (RESUME) if it was, else paused.
     void migration_failed(bool was_running);
@@ -62,6 +64,7 @@ private:
     VcpuControl* m_vcpus = nullptr;
     api::RunState m_state;
     bool m_autostart;
+    bool m_memory_given_away = false;
 };
 
 }  // namespace molt::vmm

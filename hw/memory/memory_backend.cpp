@@ -163,16 +163,23 @@ Result<std::unique_ptr<MemoryBackend>> MemoryBackend::create(
     b->m_dump = common->dump.value_or(true);
 
     if (early.adopts_memory()) {
-        std::string mode(to_string(early.params.mode()));
         if (!b->m_share) {
             return Error("Memory region " + opts.id + " is not compatible with CPR. share=on is "
                          "required for memory-backend objects, and aux-ram-share=on is required.");
         }
-        return Error(what + ": mode " + mode + ": the memory is to be adopted from the previous "
-                     "molt, and receiving CPR state is not supported yet");
-    }
-
-    if (opts.qom_type == api::ObjectType::MemoryBackendFile) {
+        // The previous molt's memory, guest RAM and all, mapped again.
+        if (!early.cpr) return Error(what + ": no CPR state arrived from the previous molt");
+        Result<UniqueFd> fd = early.cpr->take(cpr_fd_name(opts.id), 0);
+        if (!fd) return Error(fd.error()).with_context(what);
+        struct stat st {};
+        if (fstat(fd->get(), &st) != 0) return Error::from_errno(errno, what + ": the adopted memory");
+        if (static_cast<uint64_t>(st.st_size) < b->m_size) {
+            return Error(what + ": the previous molt's memory has " + mib(static_cast<uint64_t>(st.st_size)) +
+                         ", less than " + mib(b->m_size) + " (the machine options must be the same)");
+        }
+        b->m_fd = std::move(*fd);
+        b->m_origin = Origin::AdoptedMemfd;
+    } else if (opts.qom_type == api::ObjectType::MemoryBackendFile) {
         b->m_fd = MOLT_TRY(open_file(mem_path, b->m_size, readonly));
         b->m_origin = Origin::File;
     } else if (b->m_share || opts.qom_type == api::ObjectType::MemoryBackendMemfd) {

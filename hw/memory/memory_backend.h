@@ -4,9 +4,9 @@
 // shared, the fd behind it (a memfd or a file), which is what CPR hands
 // to the next molt.  It is created from the generated ObjectOptions and
 // the early migration parameters: on a cpr-transfer or cpr-exec
-// destination a shared backend adopts the memfd the previous process
-// preserved instead of allocating a new one (receiving that fd arrives
-// with the CPR issue; until then that path is an error saying so).
+// destination a shared backend adopts the fd the previous process handed
+// over (EarlyMigration::cpr) instead of allocating new memory - the
+// guest's RAM, contents and all.
 // Main thread; the mapping lives as long as the backend.
 #pragma once
 
@@ -33,6 +33,8 @@ public:
     MemoryBackend& operator=(const MemoryBackend&) = delete;
 
     const std::string& id() const { return m_id; }
+    // The name its fd goes under in the CPR state.
+    static std::string cpr_fd_name(const std::string& id) { return "memory-backend/" + id; }
     uint64_t size_bytes() const { return m_size; }
     bool shared() const { return m_share; }
     int fd() const { return m_fd.get(); }   // -1 for private anonymous memory

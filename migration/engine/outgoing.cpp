@@ -10,6 +10,7 @@
 
 #include "migration/engine/multifd.h"
 #include "migration/engine/verdict.h"
+#include "runtime/socket.h"
 
 namespace molt::migration {
 
@@ -45,7 +46,8 @@ void Outgoing::start() {
 void Outgoing::cancel() {
     m_cancel.store(true, std::memory_order_relaxed);
     // A write blocked on a full socket returns at once.
-    if (m_raw_fd >= 0 && !finished()) shutdown(m_raw_fd, SHUT_RDWR);
+    int fd = m_raw_fd.load();
+    if (fd >= 0 && !finished()) shutdown(fd, SHUT_RDWR);
     std::lock_guard guard(m_lock);
     for (const Lane& l : m_lanes) shutdown(l.raw_fd, SHUT_RDWR);   // open until this goes
 }
@@ -228,10 +230,39 @@ Result<void> Outgoing::precopy(stream::StreamWriter& w, RateLimiter& limiter) {
     }
 }
 
+Result<std::vector<DeviceSection>> Outgoing::hand_over() {
+    Result<std::vector<DeviceSection>> sections = m_hooks.stop_and_save();
+    if (!sections) return sections.error();
+    const OutgoingConfig::Cpr& cpr = *m_config.cpr;
+    Result<UniqueFd> sock = connect_unix(cpr.path);
+    if (!sock) return Error(sock.error()).with_context("cpr channel unix:" + cpr.path);
+    m_raw_fd.store(sock->get());
+    if (m_cancel.load()) return Error("migration cancelled");
+    MOLT_TRY(cpr.state->send(sock->get()));
+    // Half-closed: the new process reads to the end, adopts the fds,
+    // listens on the main address, then hangs up.
+    if (shutdown(sock->get(), SHUT_WR) != 0) return Error::from_errno(errno, "cpr channel");
+    Result<void> hung_up = wait_for_hang_up(sock->get(), kVerdictTimeoutMs);
+    if (!hung_up) return Error(hung_up.error()).with_context("cpr channel");
+    if (m_cancel.load()) return Error("migration cancelled");
+    Result<Channel> main = m_hooks.connect();
+    if (!main) return Error(main.error()).with_context("main channel");
+    m_channel = std::move(*main);
+    m_raw_fd.store(m_channel.fd.get());
+    if (m_cancel.load()) return Error("migration cancelled");
+    return sections;
+}
+
 Result<void> Outgoing::migrate() {
+    std::optional<std::vector<DeviceSection>> saved;
+    if (m_config.cpr) {
+        Result<std::vector<DeviceSection>> s = hand_over();
+        if (!s) return s.error();
+        saved = std::move(*s);
+    }
     stream::StreamWriter w(std::move(m_channel.fd));
     bool return_path = is_socket(m_raw_fd);
-    Result<void> r = send_stream(w, return_path);
+    Result<void> r = send_stream(w, return_path, std::move(saved));
     if (r && return_path) {
         UniqueFd fd = w.release_fd();
         return await_verdict(fd.get(), kVerdictTimeoutMs);
@@ -245,7 +276,8 @@ Result<void> Outgoing::migrate() {
     return r;
 }
 
-Result<void> Outgoing::send_stream(stream::StreamWriter& w, bool return_path) {
+Result<void> Outgoing::send_stream(stream::StreamWriter& w, bool return_path,
+                                   std::optional<std::vector<DeviceSection>> saved) {
     Clock::time_point setup_start = Clock::now();
     MOLT_TRY(w.write_header());
     if (return_path) MOLT_TRY(w.write_section(return_path_section_info(), {}));
@@ -264,7 +296,7 @@ Result<void> Outgoing::send_stream(stream::StreamWriter& w, bool return_path) {
     } else {
         MOLT_TRY(precopy(w, limiter));
     }
-    Result<std::vector<DeviceSection>> sections = m_hooks.stop_and_save();
+    Result<std::vector<DeviceSection>> sections = saved ? std::move(*saved) : m_hooks.stop_and_save();
     if (!sections) return sections.error();
     if (!m_config.ignore_shared) {
         limiter.set_rate(0);   // the guest is paused: as fast as the channels go

@@ -9,6 +9,12 @@
 //   switch    the main thread stops the guest and saves device state
 //             (Hooks::stop_and_save); the last dirty pages, the device
 //             sections and the end marker go out without a bandwidth cap
+// cpr-transfer (OutgoingConfig::cpr) turns this around: the guest stops
+// first, the CPR state (guest RAM's memfds, ...) goes over the cpr
+// channel, the source half-closes it and waits for the new process to
+// hang up - it has adopted the fds and listens on the main channel - and
+// only then connects the main channel, which carries no RAM
+// (x-ignore-shared), just the device sections.
 // Progress (Stats) is published under a lock for query-migrate and the
 // MIGRATION_PASS events; the main thread learns of changes through
 // Hooks::wake.  Any error (a write failing, cancel) ends the thread with
@@ -26,6 +32,7 @@
 
 #include "hw/machine.h"
 #include "migration/engine/channel.h"
+#include "migration/cpr_state.h"
 #include "migration/engine/ram_transfer.h"
 #include "migration/engine/shared_ram.h"
 #include "migration/stream/records.h"
@@ -56,6 +63,14 @@ struct OutgoingConfig {
     // x-ignore-shared with guest RAM in shared memory: no RAM is sent, the
     // destination maps the same memory (shared_ram.h).
     std::optional<SharedRamId> ignore_shared;
+    // cpr-transfer: the cpr channel's UNIX socket path and what goes over
+    // it; the main channel is then opened with Hooks::connect after the
+    // hand-over (the Channel given to the constructor is unused).
+    struct Cpr {
+        std::string path;
+        std::shared_ptr<CprState> state;
+    };
+    std::optional<Cpr> cpr;
 };
 
 struct OutgoingStats {
@@ -89,7 +104,8 @@ public:
         std::function<void()> wake;
         // Migration thread: throttle the guest to `percent` (auto-converge).
         std::function<void(int percent)> throttle;
-        // Migration thread, multifd: one more connection to the destination.
+        // Migration thread, multifd and cpr-transfer: one more connection
+        // to the destination's main address.
         std::function<Result<Channel>()> connect;
     };
 
@@ -108,7 +124,12 @@ private:
     void run();
     Result<void> migrate();
     // Everything up to the end marker; return_path: ask for the verdict.
-    Result<void> send_stream(stream::StreamWriter& w, bool return_path);
+    // `saved`: the device state when the guest was stopped already.
+    Result<void> send_stream(stream::StreamWriter& w, bool return_path,
+                             std::optional<std::vector<DeviceSection>> saved);
+    // cpr-transfer: stops the guest, hands the fds over, opens the main
+    // channel; the device state saved at the stop.
+    Result<std::vector<DeviceSection>> hand_over();
     // The passes while the guest runs, until the rest fits the downtime
     // limit; leaves the pages still dirty in m_dirty.
     Result<void> precopy(stream::StreamWriter& w, RateLimiter& limiter);
@@ -131,7 +152,7 @@ private:
     Channel m_channel;
     OutgoingConfig m_config;
     Hooks m_hooks;
-    int m_raw_fd = -1;   // to shut the channel down on cancel
+    std::atomic<int> m_raw_fd{-1};   // to shut the channel down on cancel
     struct Lane {
         std::unique_ptr<stream::StreamWriter> writer;
         RateLimiter limiter{0};

@@ -6,7 +6,9 @@ and version.  Real molt processes throughout."""
 
 import json
 import os
+import socket
 import stat
+import struct
 import subprocess
 import time
 
@@ -294,16 +296,23 @@ def test_backend_reads_early_mode(start, tmpdir_short):
               '-incoming', 'config:mode=cpr-transfer')
     assert m.connect().ok('query-memdev')[0]['id'] == 'ram0'
     # A cpr-transfer destination: the backend, told by the early
-    # parameters while it is created, takes the adopt path.
+    # parameters while it is created, takes the adopt path - and finds
+    # no memfd for itself in the CPR state a stand-in old molt sends.
+    cpr_path = os.path.join(tmpdir_short, 'cpr.sock')
     cpr = json.dumps({'channel-type': 'cpr', 'addr': {
-        'transport': 'socket', 'type': 'unix', 'path': os.path.join(tmpdir_short, 'cpr.sock')}})
-    r = run_molt('-S', '-object', obj, '-machine', 'memory-backend=ram0',
-                 '-incoming', 'config:mode=cpr-transfer',
-                 '-incoming', 'unix:' + os.path.join(tmpdir_short, 'main.sock'), '-incoming', cpr)
-    assert r.returncode == 1
-    assert r.stderr == ("molt: -object ram0: memory-backend-memfd 'ram0': mode cpr-transfer: "
-                        'the memory is to be adopted from the previous molt, and receiving CPR '
-                        'state is not supported yet\n')
+        'transport': 'socket', 'type': 'unix', 'path': cpr_path}})
+    m = start('-S', '-object', obj, '-machine', 'memory-backend=ram0',
+              '-incoming', 'config:mode=cpr-transfer',
+              '-incoming', 'unix:' + os.path.join(tmpdir_short, 'main.sock'), '-incoming', cpr)
+    state = b'{"fds": []}'
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(cpr_path)
+    s.sendall(b'MCPR' + struct.pack('>III', 1, len(state), 0) + state)
+    assert m.wait() == 1
+    s.close()
+    assert errors(m.proc.stderr.read()) == (
+        "molt: -object ram0: memory-backend-memfd 'ram0': the CPR state has no file "
+        'descriptor for memory-backend/ram0/0\n')
     # ... and refuses private memory, which CPR cannot hand over.
     r = run_molt('-S', '-object', 'memory-backend-ram,id=r,size=4M', '-machine',
                  'memory-backend=r', '-incoming', 'config:mode=cpr-exec', '-incoming', 'defer')
@@ -337,10 +346,11 @@ def test_precreate_parameters_reach_backends(start, tmpdir_short):
     m = start('-precreate', '-S', '-incoming', 'defer',
               '-object', 'memory-backend-memfd,id=ram0,size=4M', '-machine', 'memory-backend=ram0')
     q = m.connect()
-    q.ok('migrate-set-parameters', {'mode': 'cpr-transfer'})
+    q.ok('migrate-set-parameters', {'mode': 'cpr-exec'})
     q.ok('precreate-exit')
     assert m.wait() == 1
-    assert "mode cpr-transfer: the memory is to be adopted" in m.proc.stderr.read()
+    # The backend took the adopt path: cpr-exec's state (none here).
+    assert "the CPR state has no file descriptor for memory-backend/ram0/0" in m.proc.stderr.read()
     assert not os.path.exists(m.qmp_path)
 
 

@@ -1,0 +1,199 @@
+"""CPR live update (real processes, real memfds, real UNIX sockets with
+SCM_RIGHTS): cpr-transfer hands guest RAM's memfd to a new molt, which
+maps the same memory and runs the guest on from where it was.
+
+The dirtier guest rewrites its RAM all the time and checks every page:
+RAM that was not the very same memory, or device state that did not
+match it, fails its self-check on the new process.
+"""
+
+import json
+import os
+import time
+
+import pytest
+
+import test_migration as base
+from molt_harness import errors, time_scale
+
+
+def guest(accel: str, serial: str, share: str = 'on') -> list:
+    return ['-accel', accel, '-m', '64M', '-kernel', base.DIRTIER, '-serial', 'file:' + serial,
+            '-object', 'memory-backend-memfd,id=ram0,size=64M,share=' + share,
+            '-machine', 'memory-backend=ram0']
+
+
+def unix(path: str) -> dict:
+    return {'transport': 'socket', 'type': 'unix', 'path': path}
+
+
+def cpr_channel(path: str) -> str:
+    return json.dumps({'channel-type': 'cpr', 'addr': unix(path)})
+
+
+def channels(main: str, cpr: str) -> list:
+    return [{'channel-type': 'main', 'addr': unix(main)},
+            {'channel-type': 'cpr', 'addr': unix(cpr)}]
+
+
+class Update:
+    """An old molt running the dirtier and a new one waiting for it."""
+
+    def __init__(self, start, tmpdir: str, accel: str = 'tcg') -> None:
+        self.main = os.path.join(tmpdir, 'main.sock')
+        self.cpr = os.path.join(tmpdir, 'cpr.sock')
+        self.src_out = os.path.join(tmpdir, 'src.txt')
+        self.dst_out = os.path.join(tmpdir, 'dst.txt')
+        self.src = start(*guest(accel, self.src_out))
+        # The new process reads the cpr channel before anything else: its
+        # monitor answers only once the old one has handed over.
+        self.dst = start(*guest(accel, self.dst_out), '-incoming', 'config:mode=cpr-transfer',
+                         '-incoming', 'unix:' + self.main, '-incoming', cpr_channel(self.cpr))
+        base.wait_for_text(self.src_out, 'dirtier: round 2 ok')
+        self.q = self.src.connect()
+        self.q.ok('migrate-set-capabilities', {'capabilities': [
+            {'capability': 'events', 'state': True}]})
+        self.q.ok('migrate-set-parameters', {'mode': 'cpr-transfer'})
+        deadline = time.monotonic() + 10 * time_scale()
+        while not os.path.exists(self.cpr) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def migrate(self) -> dict:
+        self.q.ok('migrate', {'channels': channels(self.main, self.cpr)})
+        return base.wait_status(self.q, ('completed', 'failed'))
+
+
+def test_cpr_transfer_runs_the_guest_on_in_the_new_process(start, tmpdir_short, accel):
+    u = Update(start, tmpdir_short, accel)
+    info = u.migrate()
+    assert info['status'] == 'completed', info
+    # No RAM went over the main channel: the new process maps the memfd.
+    assert info['ram']['transferred'] < 64 * 1024, info
+    assert u.q.ok('query-status')['status'] == 'postmigrate'
+    # The old process cannot run the guest again: the new one runs on
+    # this very memory.
+    r = u.q.cmd('cont')
+    assert r['error']['desc'] == ('The guest runs on in the process it migrated to, on this same '
+                                  'memory: it cannot run here too'), r
+    src_round = base.last_round(base.read(u.src_out))
+    base.check_destination(u.dst, u.dst_out, src_round)
+    # The new process serves QMP, and its RAM is the adopted memfd.
+    qd = u.dst.connect()
+    assert qd.ok('query-memdev')[0]['id'] == 'ram0'
+    assert qd.ok('query-migrate')['status'] == 'completed'
+    # The pause: STOP on the old process to the verdict of the new one.
+    assert 0 <= info['downtime'] < 1000 * time_scale(), info
+
+
+def test_cpr_transfer_requirements_refused_before_the_guest_stops(start, tmpdir_short):
+    out = os.path.join(tmpdir_short, 'src.txt')
+    main, cpr = (os.path.join(tmpdir_short, n) for n in ('main.sock', 'cpr.sock'))
+    # Private RAM cannot be handed over.
+    src = start(*guest('tcg', out, share='off'))
+    q = src.connect()
+    q.ok('migrate-set-parameters', {'mode': 'cpr-transfer'})
+    r = q.cmd('migrate', {'channels': channels(main, cpr)})
+    assert r['error']['desc'] == ('Memory region ram0 is not compatible with CPR. share=on is '
+                                  'required for memory-backend objects, and aux-ram-share=on is '
+                                  'required.'), r
+    src.stop()
+    src = start(*guest('tcg', out))
+    q = src.connect()
+    q.ok('migrate-set-parameters', {'mode': 'cpr-transfer'})
+    tcp = {'transport': 'socket', 'type': 'inet', 'host': '127.0.0.1', 'port': '0'}
+    for args, desc in [
+        ({'uri': 'unix:' + main},
+         'mode cpr-transfer needs a cpr channel: migrate with channels [main, cpr]'),
+        ({'channels': [{'channel-type': 'main', 'addr': unix(main)},
+                       {'channel-type': 'cpr', 'addr': dict(tcp, port='4444')}]},
+         'the cpr channel must be a UNIX socket'),
+        ({'channels': [{'channel-type': 'main', 'addr': tcp},
+                       {'channel-type': 'cpr', 'addr': unix(cpr)}]},
+         'mode cpr-transfer cannot use port 0: the new process listens on a known port'),
+        ({'channels': [{'channel-type': 'main', 'addr': {'transport': 'file', 'filename': main}},
+                       {'channel-type': 'cpr', 'addr': unix(cpr)}]},
+         'mode cpr-transfer needs a unix or tcp main channel (the new process listens on it)'),
+    ]:
+        r = q.cmd('migrate', args)
+        assert r['error']['desc'] == desc, r
+    # Nothing stopped, nothing started.
+    assert q.ok('query-status')['status'] == 'running'
+    assert 'status' not in q.ok('query-migrate')
+    q.ok('migrate-set-parameters', {'mode': 'normal'})
+    r = q.cmd('migrate', {'channels': channels(main, cpr)})
+    assert r['error']['desc'] == 'a cpr channel is only for mode cpr-transfer', r
+
+
+def test_new_process_killed_after_the_fds_the_source_resumes(start, tmpdir_short):
+    """The new process takes the fds, then dies before the main channel:
+    the old process resumes the guest, which goes on with its rounds."""
+    u = Update(start, tmpdir_short)
+    # The new process is gone right after it hangs up the cpr channel: a
+    # stand-in that takes the state and exits plays it (same socket).
+    u.dst.proc.kill()
+    u.dst.proc.wait()
+    fake = CprTaker(u.cpr)
+    r = u.q.cmd('migrate', {'channels': channels(u.main, u.cpr)})
+    assert 'error' not in r, r
+    fds = fake.take()
+    assert fds == 1   # guest RAM's memfd arrived
+    info = base.wait_status(u.q, ('failed', 'completed'))
+    assert info['status'] == 'failed', info
+    assert 'main channel' in info['error-desc'], info
+    assert u.q.ok('query-status')['status'] == 'running'
+    before = base.last_round(base.read(u.src_out))
+    base.wait_for_text(u.src_out, 'dirtier: round %d ok' % (before + 1))
+    assert 'FAIL' not in base.read(u.src_out)
+
+
+class CprTaker:
+    """Listens on a cpr socket, reads the state with its fds, hangs up."""
+
+    def __init__(self, path: str) -> None:
+        import socket
+        if os.path.exists(path):
+            os.unlink(path)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        self.sock.listen(1)
+
+    def take(self) -> int:
+        import socket
+        conn, _ = self.sock.accept()
+        fds = []
+        data = b''
+        while True:
+            msg, anc, _, _ = conn.recvmsg(4096, socket.CMSG_SPACE(64 * 4))
+            for level, kind, payload in anc:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    n = len(payload) // 4
+                    fds += list(memoryview(payload)[:n * 4].cast('i'))
+            if not msg:
+                break
+            data += msg
+        assert data.startswith(b'MCPR'), data[:16]
+        for fd in fds:
+            os.close(fd)
+        conn.close()
+        self.sock.close()
+        return len(fds)
+
+
+@pytest.mark.parametrize('bad', [b'XXXX' + bytes(12), b'MCPR\x00\x00\x00\x09' + bytes(8)])
+def test_new_process_refuses_a_bad_cpr_state(start, tmpdir_short, bad):
+    import socket
+    out = os.path.join(tmpdir_short, 'dst.txt')
+    main, cpr = (os.path.join(tmpdir_short, n) for n in ('main.sock', 'cpr.sock'))
+    dst = start(*guest('tcg', out), '-incoming', 'config:mode=cpr-transfer',
+                '-incoming', 'unix:' + main, '-incoming', cpr_channel(cpr), wait=False)
+    deadline = time.monotonic() + 10 * time_scale()
+    while not os.path.exists(cpr) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(cpr)
+    s.sendall(bad)
+    s.shutdown(socket.SHUT_WR)
+    assert dst.wait() == 1
+    err = errors(dst.proc.stderr.read())
+    assert err.startswith('molt: cpr channel unix:%s: CPR state: ' % cpr), err
+    assert 'magic' in err or 'version 9' in err, err
