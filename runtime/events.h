@@ -19,6 +19,9 @@ public:
     // data_json is the serialised "data" object, or empty for an event
     // without data.
     virtual void emit(std::string_view event, std::string_view data_json) = 0;
+    // Writes out what is queued for clients, waiting up to timeout_ms
+    // (before the process goes away: quit, cpr-exec).
+    virtual void flush_all(int /*timeout_ms*/) {}
 };
 
 }  // namespace molt

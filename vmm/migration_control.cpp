@@ -1,9 +1,12 @@
 // MigrationControl; see migration_control.h.
 #include "vmm/migration_control.h"
 
+#include <fcntl.h>
 #include <sys/epoll.h>
+#include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 
 #include "migration/engine/device_sections.h"
 #include "qapi-events-migration.h"
@@ -95,11 +98,20 @@ Result<void> MigrationControl::migrate(const api::MigrationAddress& addr,
     api::MigrationParameters p = m_vmm.params.get();
     api::MigMode mode = p.mode.value_or(api::MigMode::Normal);
     std::optional<migration::OutgoingConfig::Cpr> cpr;
+    std::shared_ptr<migration::CprState> exec_state;
+    // Every requirement is checked here, before the guest stops.
     if (mode == api::MigMode::CprTransfer) {
-        // Every requirement is checked here, before the guest stops.
         cpr = MOLT_TRY(cpr_transfer_setup(addr, cpr_addr));
     } else if (cpr_addr) {
         return Error("a cpr channel is only for mode cpr-transfer");
+    } else if (mode == api::MigMode::CprExec) {
+        if (!p.cpr_exec_command || p.cpr_exec_command->empty()) {
+            return Error("mode cpr-exec needs cpr-exec-command (the new process's argv)");
+        }
+        if (addr.transport != api::MigrationAddressType::File) {
+            return Error("mode cpr-exec needs a file: URI (the new process reads the state from it)");
+        }
+        exec_state = std::make_shared<migration::CprState>(MOLT_TRY(gather_cpr_fds(m_vmm)));
     } else if (mode != api::MigMode::Normal) {
         return Error("migration mode " + std::string(api::to_string(mode)) + " is not supported yet by this molt");
     }
@@ -109,8 +121,9 @@ Result<void> MigrationControl::migrate(const api::MigrationAddress& addr,
         return Error("Migration requires multi-channel URIs (e.g. tcp)");
     }
     std::optional<migration::SharedRamId> shared;
-    if (p.x_ignore_shared.value_or(false) || cpr) shared = MOLT_TRY(shared_ram());
-    if (cpr && !shared) return Error("mode cpr-transfer: guest RAM is not shared memory");
+    bool hands_over = cpr || exec_state;   // RAM goes as fds, not bytes
+    if (p.x_ignore_shared.value_or(false) || hands_over) shared = MOLT_TRY(shared_ram());
+    if (hands_over && !shared) return Error("guest RAM is not shared memory: CPR cannot hand it over");
     // cpr-transfer: the main channel is connected after the hand-over.
     migration::Channel channel = cpr ? migration::Channel{} : MOLT_TRY(migration::open_outgoing(addr, named_fds()));
     if (!shared) MOLT_TRY(m_vmm.machine->start_dirty_log());   // shared RAM is not sent
@@ -135,6 +148,7 @@ Result<void> MigrationControl::migrate(const api::MigrationAddress& addr,
     config.ignore_shared = shared;
     m_final_shared = shared.has_value();
     config.cpr = std::move(cpr);
+    m_exec_state = std::move(exec_state);
     // The throttle is applied on the main thread (poll), which owns the machine.
     // multifd's channels connect from the migration thread: a unix or inet
     // address only (checked above), so no getfd name is taken there.
@@ -196,8 +210,41 @@ void MigrationControl::finish_outgoing() {
         return;
     }
     m_downtime_ms = ms_between(m_stop, now);
+    if (m_exec_state) {
+        // cpr-exec: the state is in the file; this process becomes the new
+        // molt.  exec_new_process() returns only when the exec failed.
+        Error failed = exec_new_process();
+        m_exec_state.reset();
+        m_error = failed.message();
+        m_vmm.run_state->migration_failed(m_was_running);
+        set_status(MigrationStatus::Failed);
+        return;
+    }
     m_vmm.run_state->postmigrate(m_final_shared);
     set_status(MigrationStatus::Completed);   // the figures above are already final
+}
+
+Error MigrationControl::exec_new_process() {
+    const std::vector<std::string>& command = *m_vmm.params.get().cpr_exec_command;
+    Result<UniqueFd> memfd = m_exec_state->to_memfd();
+    if (!memfd) return Error(memfd.error()).with_context("cpr-exec");
+    // Inheritable only now, just before the exec.
+    Result<void> open = m_exec_state->set_cloexec(false);
+    if (open && fcntl(memfd->get(), F_SETFD, 0) != 0) open = Error::from_errno(errno, "fcntl");
+    if (!open) {
+        (void)m_exec_state->set_cloexec(true);
+        return Error(open.error()).with_context("cpr-exec");
+    }
+    setenv(migration::kCprExecEnv, std::to_string(memfd->get()).c_str(), 1);
+    std::vector<char*> argv;
+    for (const std::string& a : command) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    if (m_vmm.events) m_vmm.events->flush_all(200);
+    execvp(argv[0], argv.data());
+    int err = errno;
+    unsetenv(migration::kCprExecEnv);
+    (void)m_exec_state->set_cloexec(true);
+    return Error::from_errno(err, "cpr-exec: cannot execute '" + command[0] + "'");
 }
 
 void MigrationControl::cancel() {

@@ -53,6 +53,9 @@ private:
     Result<std::vector<migration::DeviceSection>> stop_and_save_from_thread();
     void serve_stop_request();
     void finish_outgoing();
+    // cpr-exec: becomes the new molt (cpr-exec-command); the Error when
+    // the exec failed (everything is as it was, but the guest is stopped).
+    Error exec_new_process();
     void accept_incoming();
     Result<void> finish_incoming();
     // Whether the guest ran on the source when it stopped.
@@ -77,6 +80,8 @@ private:
     bool m_was_running = false;
     bool m_stopped = false;
     bool m_final_shared = false;   // the destination maps this process's RAM
+    // cpr-exec: what the new process inherits, from migrate() to the exec.
+    std::shared_ptr<migration::CprState> m_exec_state;
     Clock::time_point m_start, m_stop;
     std::optional<int64_t> m_total_ms, m_downtime_ms;
     migration::OutgoingStats m_final;

@@ -98,6 +98,15 @@ Result<migration::ParameterStore> build_parameters(const cli::CommandLine& cl) {
     Result<migration::ParameterStore> store =
         migration::ParameterStore::create(compat, cl.migration_globals, config);
     if (!store && config) return Error(store.error()).with_context("-incoming " + cl.incoming_config_text);
+    if (!store) return store;
+    // Started by cpr-exec (the old molt left its CPR state in the
+    // environment): an incoming cpr-exec, unless -incoming config: says
+    // otherwise.
+    if (std::getenv(migration::kCprExecEnv) && cl.incoming_pending() && !(config && config->mode)) {
+        api::MigrationParameters mode{};
+        mode.mode = api::MigMode::CprExec;
+        MOLT_TRY(store->set(mode));
+    }
     return store;
 }
 

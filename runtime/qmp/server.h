@@ -63,7 +63,7 @@ public:
 
     // Writes what is pending to every client, waiting up to timeout_ms in
     // total (before exit, so that quit's reply arrives).
-    void flush_all(int timeout_ms);
+    void flush_all(int timeout_ms) override;
 
     size_t session_count() const { return m_sessions.size(); }
     bool waiting() const;

@@ -14,7 +14,7 @@ import time
 import pytest
 
 import test_migration as base
-from molt_harness import errors, time_scale
+from molt_harness import MOLT, errors, time_scale
 
 
 def guest(accel: str, serial: str, share: str = 'on') -> list:
@@ -197,3 +197,87 @@ def test_new_process_refuses_a_bad_cpr_state(start, tmpdir_short, bad):
     err = errors(dst.proc.stderr.read())
     assert err.startswith('molt: cpr channel unix:%s: CPR state: ' % cpr), err
     assert 'magic' in err or 'version 9' in err, err
+
+
+def exec_update(start, tmp: str, accel: str, command_extra=()):
+    """An old molt running the dirtier, set up for cpr-exec into a new
+    argv: the same machine, its serial output to dst.txt, -incoming file:."""
+    src_out, dst_out = os.path.join(tmp, 'src.txt'), os.path.join(tmp, 'dst.txt')
+    state = os.path.join(tmp, 'vm.state')
+    src = start(*guest(accel, src_out))
+    base.wait_for_text(src_out, 'dirtier: round 2 ok')
+    q = src.connect()
+    command = [MOLT, '-qmp', 'unix:%s,server=on,wait=off' % src.qmp_path,
+               *guest(accel, dst_out), '-incoming', 'file:' + state, *command_extra]
+    q.ok('migrate-set-parameters', {'mode': 'cpr-exec', 'cpr-exec-command': command})
+    return src, q, src_out, dst_out, state
+
+
+def reconnect(m):
+    """The QMP monitor of the process now running under m's pid."""
+    deadline = time.monotonic() + 20 * time_scale()
+    while True:
+        try:
+            q = m.connect()
+            if q.ok('query-migrate').get('status') == 'completed':
+                return q
+            q.close()
+        except (OSError, EOFError, TimeoutError):
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.02)
+
+
+def test_cpr_exec_runs_the_guest_on_in_the_new_program(start, tmpdir_short, accel):
+    src, q, src_out, dst_out, state = exec_update(start, tmpdir_short, accel)
+    pid = src.proc.pid
+    q.ok('migrate', {'uri': 'file:' + state})
+    # The old molt becomes the new one (same pid): its monitor goes away
+    # and comes back on the same socket, the migration completed there.
+    qn = reconnect(src)
+    assert src.proc.poll() is None and src.proc.pid == pid
+    assert qn.ok('query-status')['status'] == 'running'
+    src_round = base.last_round(base.read(src_out))
+    base.wait_for_text(dst_out, 'dirtier: round %d ok' % (src_round + 2))
+    assert 'FAIL' not in base.read(dst_out)
+    assert 'dirtier: round 1 ok' not in base.read(dst_out)
+    # RAM went as the memfd itself: the state file holds the device state.
+    assert os.path.getsize(state) < 64 * 1024
+    assert qn.ok('query-memdev')[0]['id'] == 'ram0'
+
+
+def test_cpr_exec_that_cannot_exec_resumes_the_guest(start, tmpdir_short):
+    src, q, src_out, _, state = exec_update(start, tmpdir_short, 'tcg')
+    q.ok('migrate-set-parameters', {'cpr-exec-command': ['/nonexistent/molt', '-S']})
+    q.ok('migrate', {'uri': 'file:' + state})
+    info = base.wait_status(q, ('failed', 'completed'))
+    assert info['status'] == 'failed', info
+    assert info['error-desc'] == ("cpr-exec: cannot execute '/nonexistent/molt': "
+                                  'No such file or directory'), info
+    assert q.ok('query-status')['status'] == 'running'
+    before = base.last_round(base.read(src_out))
+    base.wait_for_text(src_out, 'dirtier: round %d ok' % (before + 1))
+    assert 'FAIL' not in base.read(src_out)
+    # Nothing left behind for a later exec: guest RAM's memfd is open
+    # once (the backend's), close-on-exec again.
+    memfds = []
+    for fd in os.listdir('/proc/%d/fd' % src.proc.pid):
+        try:
+            target = os.readlink('/proc/%d/fd/%s' % (src.proc.pid, fd))
+        except OSError:
+            continue
+        if target.startswith('/memfd:molt:'):
+            flags = open('/proc/%d/fdinfo/%s' % (src.proc.pid, fd)).read().split()[3]
+            memfds.append((target, int(flags, 8) & os.O_CLOEXEC != 0))
+    assert memfds == [('/memfd:molt:ram0 (deleted)', True)], memfds
+
+
+def test_cpr_exec_requirements(start, tmpdir_short):
+    src, q, _, _, state = exec_update(start, tmpdir_short, 'tcg')
+    r = q.cmd('migrate', {'uri': 'unix:' + os.path.join(tmpdir_short, 'x.sock')})
+    assert r['error']['desc'] == ('mode cpr-exec needs a file: URI (the new process reads the '
+                                  'state from it)'), r
+    q.ok('migrate-set-parameters', {'cpr-exec-command': []})
+    r = q.cmd('migrate', {'uri': 'file:' + state})
+    assert r['error']['desc'] == "mode cpr-exec needs cpr-exec-command (the new process's argv)", r
+    assert q.ok('query-status')['status'] == 'running'
