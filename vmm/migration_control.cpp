@@ -112,7 +112,7 @@ Result<void> MigrationControl::migrate(const api::MigrationAddress& addr,
             return Error("mode cpr-exec needs a file: URI (the new process reads the state from it)");
         }
         exec_state = std::make_shared<migration::CprState>(MOLT_TRY(gather_cpr_fds(m_vmm)));
-    } else if (mode != api::MigMode::Normal) {
+    } else if (mode != api::MigMode::Normal && mode != api::MigMode::CprReboot) {
         return Error("migration mode " + std::string(api::to_string(mode)) + " is not supported yet by this molt");
     }
     bool multifd = p.multifd.value_or(false) && !cpr;   // no RAM goes: no RAM channels
@@ -148,6 +148,8 @@ Result<void> MigrationControl::migrate(const api::MigrationAddress& addr,
     config.ignore_shared = shared;
     m_final_shared = shared.has_value();
     config.cpr = std::move(cpr);
+    // cpr-reboot is not live: the guest stops first, then one pass.
+    config.stop_first = mode == api::MigMode::CprReboot;
     m_exec_state = std::move(exec_state);
     // The throttle is applied on the main thread (poll), which owns the machine.
     // multifd's channels connect from the migration thread: a unix or inet

@@ -255,8 +255,8 @@ Result<std::vector<DeviceSection>> Outgoing::hand_over() {
 
 Result<void> Outgoing::migrate() {
     std::optional<std::vector<DeviceSection>> saved;
-    if (m_config.cpr) {
-        Result<std::vector<DeviceSection>> s = hand_over();
+    if (m_config.cpr || m_config.stop_first) {
+        Result<std::vector<DeviceSection>> s = m_config.cpr ? hand_over() : m_hooks.stop_and_save();
         if (!s) return s.error();
         saved = std::move(*s);
     }

@@ -71,6 +71,9 @@ struct OutgoingConfig {
         std::shared_ptr<CprState> state;
     };
     std::optional<Cpr> cpr;
+    // Stop the guest before any RAM is sent (cpr-reboot): one pass, the
+    // guest's state as it was at the stop.
+    bool stop_first = false;
 };
 
 struct OutgoingStats {

@@ -281,3 +281,38 @@ def test_cpr_exec_requirements(start, tmpdir_short):
     r = q.cmd('migrate', {'uri': 'file:' + state})
     assert r['error']['desc'] == "mode cpr-exec needs cpr-exec-command (the new process's argv)", r
     assert q.ok('query-status')['status'] == 'running'
+
+
+@pytest.mark.parametrize('shared', [True, False])
+def test_cpr_reboot_resumes_the_guest_from_a_file(start, tmpdir_short, shared):
+    """cpr-reboot: the old molt stops the guest and saves it to a file, then
+    quits; a new one (-incoming defer + migrate-incoming) runs it on.  With
+    guest RAM in a shared file and x-ignore-shared, RAM is not written: the
+    new process maps the same file (what survives a host reboot on DAX or a
+    disk); without, RAM is in the state file."""
+    src_out, dst_out = (os.path.join(tmpdir_short, n) for n in ('src.txt', 'dst.txt'))
+    state, ram = (os.path.join(tmpdir_short, n) for n in ('vm.state', 'ram.img'))
+    backend = ('memory-backend-file,id=ram0,size=64M,mem-path=%s,share=on' % ram if shared
+               else 'memory-backend-ram,id=ram0,size=64M')
+    machine = ['-accel', 'tcg', '-m', '64M', '-kernel', base.DIRTIER, '-object', backend,
+               '-machine', 'memory-backend=ram0']
+    src = start(*machine, '-serial', 'file:' + src_out)
+    base.wait_for_text(src_out, 'dirtier: round 2 ok')
+    q = src.connect()
+    q.ok('migrate-set-parameters', {'mode': 'cpr-reboot'})
+    if shared:
+        q.ok('migrate-set-capabilities', {'capabilities': [
+            {'capability': 'x-ignore-shared', 'state': True}]})
+    q.ok('migrate', {'uri': 'file:' + state})
+    info = base.wait_status(q, ('completed', 'failed'))
+    assert info['status'] == 'completed', info
+    assert q.ok('query-status')['status'] == 'postmigrate'
+    src_round = base.last_round(base.read(src_out))
+    size = os.path.getsize(state)
+    assert size < 64 * 1024 if shared else size > 4 << 20, size
+    q.ok('quit')
+    src.wait()
+    dst = start(*machine, '-serial', 'file:' + dst_out, '-incoming', 'defer')
+    qd = dst.connect()
+    qd.ok('migrate-incoming', {'uri': 'file:' + state})
+    base.check_destination(dst, dst_out, src_round)
