@@ -167,6 +167,7 @@ public:
     // None of them does anything while the machine is paused.
     size_t net_count() const { return m_nets.size(); }
     int net_fd(size_t i) const { return m_nets[i].net->tap().fd(); }
+    const std::string& net_id(size_t i) const { return m_nets[i].id; }
     void net_backend_ready(size_t i) {
         if (m_running) m_nets[i].transport->backend_ready();
     }

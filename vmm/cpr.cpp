@@ -80,6 +80,14 @@ Result<migration::CprState> gather_cpr_fds(const Vmm& vmm) {
         if (!fd) return Error::from_errno(errno, "dup");
         state.add(hw::MemoryBackend::cpr_fd_name(b->id()), 0, std::move(fd));
     }
+    // backend-transfer: each TAP, its interface and its queued frames kept.
+    if (vmm.params.transfers(api::BackendTransfer::VirtioNetTap) && vmm.machine) {
+        for (size_t i = 0; i < vmm.machine->net_count(); ++i) {
+            UniqueFd fd(fcntl(vmm.machine->net_fd(i), F_DUPFD_CLOEXEC, 3));
+            if (!fd) return Error::from_errno(errno, "dup");
+            state.add(hw::virtio::Tap::cpr_fd_name(vmm.machine->net_id(i)), 0, std::move(fd));
+        }
+    }
     return state;
 }
 

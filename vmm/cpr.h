@@ -7,7 +7,9 @@
 // open until its main channel listens (closing it tells the old process
 // to connect); with cpr-exec it reads the state the old process left in
 // the environment.  The old process gathers what it hands over: every
-// guest RAM fd (shared memory only; CPR cannot hand over private memory).
+// guest RAM fd (shared memory only; CPR cannot hand over private memory)
+// and, with backend-transfer=[virtio-net-tap], every TAP fd - the same
+// interface, with the frames the kernel queued while the guest paused.
 #pragma once
 
 #include "cli/command_line.h"
@@ -34,8 +36,9 @@ inline constexpr int kCprStateTimeoutMs = 30000;
 Result<CprIncoming> receive_cpr_state(const cli::CommandLine& cl, const migration::ParameterStore& params,
                                       int signal_fd);
 
-// The old process: dups of every guest RAM fd, by backend; an Error (the
-// QEMU text) for a backend that is not shared memory.
+// The old process: dups of every guest RAM fd, by backend, and with
+// backend-transfer of every virtio-net device's TAP; an Error (the QEMU
+// text) for a backend that is not shared memory.
 Result<migration::CprState> gather_cpr_fds(const Vmm& vmm);
 
 }  // namespace molt::vmm

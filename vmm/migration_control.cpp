@@ -80,6 +80,10 @@ Result<migration::OutgoingConfig::Cpr> MigrationControl::cpr_transfer_setup(
     if (addr.u.socket->type == SocketAddressType::Inet && addr.u.socket->u.inet->port == "0") {
         return Error("mode cpr-transfer cannot use port 0: the new process listens on a known port");
     }
+    if (m_vmm.params.transfers(api::BackendTransfer::VirtioNetTap) &&
+        addr.u.socket->type != SocketAddressType::Unix) {
+        return Error("backend-transfer needs a UNIX socket main channel: the backends stay on this host");
+    }
     migration::OutgoingConfig::Cpr c;
     c.path = cpr->u.socket->u.unix_->path;
     c.state = std::make_shared<migration::CprState>(MOLT_TRY(gather_cpr_fds(m_vmm)));
@@ -112,6 +116,9 @@ Result<void> MigrationControl::migrate(const api::MigrationAddress& addr,
             return Error("mode cpr-exec needs a file: URI (the new process reads the state from it)");
         }
         exec_state = std::make_shared<migration::CprState>(MOLT_TRY(gather_cpr_fds(m_vmm)));
+    } else if (m_vmm.params.transfers(api::BackendTransfer::VirtioNetTap) && m_vmm.machine->net_count() > 0) {
+        return Error("backend-transfer in mode " + std::string(api::to_string(mode)) + ": the TAP fds go "
+                     "with the CPR state; use mode cpr-transfer or cpr-exec");
     } else if (mode != api::MigMode::Normal && mode != api::MigMode::CprReboot) {
         return Error("migration mode " + std::string(api::to_string(mode)) + " is not supported yet by this molt");
     }

@@ -271,13 +271,24 @@ Result<std::vector<hw::NetSetup>> open_nets(const cli::CommandLine& cl,
         }
         const api::NetdevTapOptions& t = *nd->u.tap;
         std::string where = "-netdev " + nd->id;
-        if (early.adopts_tap()) {
-            return Error(where + ": mode " + std::string(to_string(early.params.mode())) +
-                         " with backend-transfer: the TAP is to be adopted from the previous molt, "
-                         "and receiving TAP fds is not supported yet");
-        }
+        std::string id = cl.devices[i].id.value_or(nd->id);
+        const char* how = t.fd ? "inherited" : "opened";
         Result<hw::virtio::Tap> tap = Error("");
-        if (t.fd) {
+        if (early.adopts_tap()) {
+            // backend-transfer: the previous molt's TAP, its interface and
+            // the frames queued in it while the guest was paused.
+            api::MigMode mode = early.params.mode();
+            if (mode != api::MigMode::CprTransfer && mode != api::MigMode::CprExec) {
+                return Error(where + ": mode " + std::string(to_string(mode)) + " with backend-transfer: "
+                             "the TAP fds travel with the CPR state, so mode cpr-transfer or cpr-exec "
+                             "is needed (the main channel does not carry them yet)");
+            }
+            Result<UniqueFd> fd = early.cpr ? early.cpr->take(hw::virtio::Tap::cpr_fd_name(id), 0)
+                                            : Result<UniqueFd>(Error("no CPR state"));
+            if (!fd) return Error(fd.error()).with_context(where + ": backend-transfer");
+            tap = hw::virtio::Tap::adopt(std::move(*fd));
+            how = "adopted";
+        } else if (t.fd) {
             char* end = nullptr;
             long fd = std::strtol(t.fd->c_str(), &end, 10);
             if (t.fd->empty() || *end || fd < 0 || fd > INT32_MAX) {
@@ -289,10 +300,8 @@ Result<std::vector<hw::NetSetup>> open_nets(const cli::CommandLine& cl,
         }
         if (!tap) return Error(tap.error()).with_context(where);
         if (cl.log_backends) {
-            std::fprintf(stderr, "molt: netdev tap '%s': %s TAP %s\n", nd->id.c_str(),
-                         t.fd ? "inherited" : "opened", tap->ifname().c_str());
+            std::fprintf(stderr, "molt: netdev tap '%s': %s TAP %s\n", nd->id.c_str(), how, tap->ifname().c_str());
         }
-        std::string id = cl.devices[i].id.value_or(nd->id);
         nets.push_back({id, std::move(*tap), parse_mac(dev.mac, i)});
     }
     return nets;

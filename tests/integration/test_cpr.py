@@ -9,12 +9,14 @@ match it, fails its self-check on the new process.
 
 import json
 import os
+import subprocess
 import time
 
 import pytest
 
 import test_migration as base
-from molt_harness import MOLT, errors, time_scale
+from molt_harness import MOLT, errors, in_ns, time_scale
+from test_migration_net import ECHO, MAC, STEADY_CLIENT, ns_ok
 
 
 def guest(accel: str, serial: str, share: str = 'on') -> list:
@@ -316,3 +318,102 @@ def test_cpr_reboot_resumes_the_guest_from_a_file(start, tmpdir_short, shared):
     qd = dst.connect()
     qd.ok('migrate-incoming', {'uri': 'file:' + state})
     base.check_destination(dst, dst_out, src_round)
+
+
+def tap_links(ns: str) -> dict:
+    """name -> ifindex of the TAP interfaces in the namespace."""
+    r = in_ns(ns, 'ip', '-o', 'link', 'show', 'type', 'tun')
+    assert r.returncode == 0, r.stderr
+    return {line.split(': ')[1].split('@')[0]: int(line.split(':')[0])
+            for line in r.stdout.splitlines()}
+
+
+def echo_machine(serial: str) -> list:
+    return ['-accel', 'tcg', '-m', '64M', '-kernel', ECHO, '-serial', 'file:' + serial,
+            '-object', 'memory-backend-memfd,id=ram0,size=64M,share=on',
+            '-machine', 'memory-backend=ram0',
+            '-netdev', 'tap,id=n0,ifname=molttap0,script=no,downscript=no',
+            '-device', 'virtio-net-device,netdev=n0,mac=%s,id=net0' % MAC]
+
+
+def test_cpr_transfer_hands_the_tap_over_without_losing_a_datagram(netns, start, tmpdir_short):
+    """backend-transfer: the new process adopts the old one's TAP fd - the
+    same interface (same ifindex, no second TAP) with the frames queued in
+    it during the pause - so a client sending a datagram every 10 ms
+    through it loses none across the update."""
+    src_out, dst_out = (os.path.join(tmpdir_short, n) for n in ('src.txt', 'dst.txt'))
+    main, cpr = (os.path.join(tmpdir_short, n) for n in ('main.sock', 'cpr.sock'))
+    src = start(*echo_machine(src_out), netns=netns)
+    base.wait_for_text(src_out, 'port 7777\r\n')
+    ns_ok(netns, 'ip', 'addr', 'add', '10.9.0.1/24', 'dev', 'molttap0')
+    ns_ok(netns, 'ip', 'link', 'set', 'molttap0', 'up')
+    before = tap_links(netns)
+    assert list(before) == ['molttap0'], before
+    dst = start(*echo_machine(dst_out), '-incoming',
+                'config:mode=cpr-transfer,backend-transfer.0=virtio-net-tap',
+                '-incoming', 'unix:' + main, '-incoming', cpr_channel(cpr), netns=netns)
+    q = src.connect()
+    q.ok('migrate-set-parameters', {'mode': 'cpr-transfer', 'backend-transfer': ['virtio-net-tap']})
+    seconds = 2 + 2 * time_scale()
+    client = subprocess.Popen(['ip', 'netns', 'exec', netns, '/usr/bin/python3', '-c',
+                               STEADY_CLIENT, str(seconds)], stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.7 * time_scale())   # answers from the old process first
+        q.ok('migrate', {'channels': channels(main, cpr)})
+        info = base.wait_status(q, ('completed', 'failed'))
+        assert info['status'] == 'completed', info
+        out, _ = client.communicate(timeout=seconds + 30 * time_scale())
+    finally:
+        if client.poll() is None:
+            client.kill()
+            client.wait()
+    results = [int(ok) for _, ok in (line.split() for line in out.splitlines())]
+    assert len(results) > 100, len(results)
+    assert all(results), (results.count(0), info)
+    assert tap_links(netns) == before   # the same interface, and only it
+    qd = dst.connect()
+    assert qd.ok('query-status')['status'] == 'running'
+    base.wait_for_text(dst_out, 'echo: ')   # the new process answered some
+
+
+def test_without_backend_transfer_the_new_process_opens_its_own_tap(netns, start, tmpdir_short):
+    """The fallback: without backend-transfer the new process needs a TAP
+    of its own (the old one still holds its interface), a new interface
+    with another ifindex that the host must wire up itself; the guest
+    answers through it once it is."""
+    src_out, dst_out = (os.path.join(tmpdir_short, n) for n in ('src.txt', 'dst.txt'))
+    main, cpr = (os.path.join(tmpdir_short, n) for n in ('main.sock', 'cpr.sock'))
+    src = start(*echo_machine(src_out), netns=netns)
+    base.wait_for_text(src_out, 'port 7777\r\n')
+    dst_args = [a.replace('ifname=molttap0', 'ifname=molttap1') for a in echo_machine(dst_out)]
+    dst = start(*dst_args, '-incoming', 'config:mode=cpr-transfer',
+                '-incoming', 'unix:' + main, '-incoming', cpr_channel(cpr), netns=netns)
+    q = src.connect()
+    q.ok('migrate-set-parameters', {'mode': 'cpr-transfer'})
+    q.ok('migrate', {'channels': channels(main, cpr)})
+    assert base.wait_status(q, ('completed', 'failed'))['status'] == 'completed'
+    links = tap_links(netns)
+    assert sorted(links) == ['molttap0', 'molttap1'], links
+    ns_ok(netns, 'ip', 'addr', 'add', '10.9.0.1/24', 'dev', 'molttap1')
+    ns_ok(netns, 'ip', 'link', 'set', 'molttap1', 'up')
+    r = in_ns(netns, '/usr/bin/python3', '-c', STEADY_CLIENT, '1')
+    answers = r.stdout.split()[1::2]
+    assert r.returncode == 0 and answers and answers.count('1') > len(answers) // 2, r.stdout
+    assert dst.connect().ok('query-status')['status'] == 'running'
+
+
+def test_backend_transfer_needs_a_cpr_mode_and_a_unix_channel(netns, start, tmpdir_short):
+    out = os.path.join(tmpdir_short, 'src.txt')
+    src = start(*echo_machine(out), netns=netns)
+    q = src.connect()
+    q.ok('migrate-set-parameters', {'backend-transfer': ['virtio-net-tap']})
+    r = q.cmd('migrate', {'uri': 'unix:' + os.path.join(tmpdir_short, 'm.sock')})
+    assert r['error']['desc'] == ('backend-transfer in mode normal: the TAP fds go with the CPR '
+                                  'state; use mode cpr-transfer or cpr-exec'), r
+    q.ok('migrate-set-parameters', {'mode': 'cpr-transfer'})
+    tcp = {'transport': 'socket', 'type': 'inet', 'host': '127.0.0.1', 'port': '4444'}
+    r = q.cmd('migrate', {'channels': [{'channel-type': 'main', 'addr': tcp},
+                                       {'channel-type': 'cpr', 'addr': unix(out + '.cpr')}]})
+    assert r['error']['desc'] == ('backend-transfer needs a UNIX socket main channel: the '
+                                  'backends stay on this host'), r
+    assert q.ok('query-status')['status'] == 'running'

@@ -28,6 +28,9 @@ public:
     static Result<Tap> adopt(UniqueFd fd);
 
     int fd() const { return m_fd.get(); }
+    // The name its fd goes under in the CPR state (backend-transfer);
+    // device_id: the virtio-net device's id.
+    static std::string cpr_fd_name(const std::string& device_id) { return "tap/" + device_id; }
     const std::string& ifname() const { return m_ifname; }
 
     // One frame (with its vnet header); 0 when none is pending.
