@@ -417,3 +417,39 @@ def test_backend_transfer_needs_a_cpr_mode_and_a_unix_channel(netns, start, tmpd
     assert r['error']['desc'] == ('backend-transfer needs a UNIX socket main channel: the '
                                   'backends stay on this host'), r
     assert q.ok('query-status')['status'] == 'running'
+
+
+def test_cpr_exec_keeps_the_tap_and_every_datagram(netns, start, tmpdir_short):
+    """cpr-exec with backend-transfer: the TAP fd stays open across exec
+    and the new program adopts it; no datagram is lost."""
+    src_out, dst_out = (os.path.join(tmpdir_short, n) for n in ('src.txt', 'dst.txt'))
+    state = os.path.join(tmpdir_short, 'vm.state')
+    src = start(*echo_machine(src_out), netns=netns)
+    base.wait_for_text(src_out, 'port 7777\r\n')
+    ns_ok(netns, 'ip', 'addr', 'add', '10.9.0.1/24', 'dev', 'molttap0')
+    ns_ok(netns, 'ip', 'link', 'set', 'molttap0', 'up')
+    before = tap_links(netns)
+    q = src.connect()
+    command = [MOLT, '-qmp', 'unix:%s,server=on,wait=off' % src.qmp_path,
+               *echo_machine(dst_out), '-incoming', 'config:backend-transfer.0=virtio-net-tap',
+               '-incoming', 'file:' + state]
+    q.ok('migrate-set-parameters', {'mode': 'cpr-exec', 'cpr-exec-command': command,
+                                    'backend-transfer': ['virtio-net-tap']})
+    seconds = 2 + 2 * time_scale()
+    client = subprocess.Popen(['ip', 'netns', 'exec', netns, '/usr/bin/python3', '-c',
+                               STEADY_CLIENT, str(seconds)], stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.7 * time_scale())
+        q.ok('migrate', {'uri': 'file:' + state})
+        qn = reconnect(src)
+        out, _ = client.communicate(timeout=seconds + 30 * time_scale())
+    finally:
+        if client.poll() is None:
+            client.kill()
+            client.wait()
+    results = [int(ok) for _, ok in (line.split() for line in out.splitlines())]
+    assert len(results) > 100, len(results)
+    assert all(results), results.count(0)
+    assert tap_links(netns) == before
+    assert qn.ok('query-status')['status'] == 'running'
+    base.wait_for_text(dst_out, 'echo: ')
