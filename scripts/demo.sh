@@ -1,5 +1,5 @@
 #!/bin/sh
-# `make run`: molt's main job, as far as it is built today.
+# `make run`: molt's main job.
 #
 # First the test guests boot under the tcg accelerator (the hello guest and
 # the memory dirtier with its self-check), printing on the serial port.
@@ -7,9 +7,12 @@
 # parameters come from `-incoming config:` at start-up, before any backend
 # exists, and the memory backend reads them while it is created.  Then it
 # is driven over QMP with moltctl: queries, the run state and its events,
-# parameter changes and their checks.  Last, a live update on one host: the
-# running dirtier moves to a new molt process that maps the same shared RAM
-# (x-ignore-shared: no RAM is copied), its self-checks going on there.
+# parameter changes and their checks.  Last, molt's main job, the live
+# update (scripts/live_update_demo.py): the echo guest behind a TAP in a
+# network namespace keeps answering a datagram every 10 ms while molt is
+# replaced under it - a new process (cpr-transfer: guest RAM's memfd and
+# the TAP fd handed over), then a new program (cpr-exec) - with each pause
+# and the datagrams lost printed.
 set -eu
 build=${1:-build}
 molt="$build/vmm/molt"
@@ -72,36 +75,5 @@ show "$molt" -S -qmp "unix:$sock,server=on,wait=off" -incoming 'config:mode=live
 show "$molt" -S -incoming config:downtime-limit=1 -incoming config:downtime-limit=2
 echo "files left behind: $(ls "$dir" | wc -l)"
 
-step "6. On a cpr-transfer destination the memory backend takes the adopt path (-precreate: set over QMP first)"
-"$molt" -precreate -S -d backends -qmp "unix:$sock,server=on,wait=off" -incoming defer \
-    -object memory-backend-memfd,id=ram0,size=256M -machine memory-backend=ram0 &
-for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
-show "$ctl" -s "$sock" query-memdev
-show "$ctl" -s "$sock" migrate-set-parameters mode=cpr-transfer
-show "$ctl" -s "$sock" precreate-exit
-wait || true
-
-step "7. A live update on one host: the running dirtier moves to a new molt process that maps the same RAM"
-ram="$dir/guest-ram"
-shared="-object memory-backend-file,id=ram0,size=64M,mem-path=$ram,share=on -machine memory-backend=ram0"
-dst="$dir/dst.sock"
-# shellcheck disable=SC2086
-"$molt" -accel tcg -m 64M $shared -kernel "$build/tests/guests/guest-dirtier" \
-    -serial "file:$dir/old.txt" -qmp "unix:$sock,server=on,wait=off" &
-sleep 1.5
-# shellcheck disable=SC2086
-"$molt" -accel tcg -m 64M $shared -kernel "$build/tests/guests/guest-dirtier" \
-    -serial "file:$dir/new.txt" -qmp "unix:$dst,server=on,wait=off" -incoming "unix:$dir/mig.sock" &
-for _ in $(seq 100); do "$ctl" -s "$dst" query-status >/dev/null 2>&1 && break; sleep 0.05; done
-echo "old process: $(tail -n 1 "$dir/old.txt")"
-show "$ctl" -s "$sock" migrate-set-capabilities capabilities.0.capability=x-ignore-shared capabilities.0.state=on
-show "$ctl" -s "$sock" migrate "uri=unix:$dir/mig.sock"
-sleep 1
-"$ctl" -s "$sock" query-migrate | grep -E '^(status|total-time|downtime):|transferred'
-echo "old process: $("$ctl" -s "$sock" query-status | grep '^status')"
-echo "new process: $("$ctl" -s "$dst" query-status | grep '^status'); its guest goes on: $(tail -n 1 "$dir/new.txt")"
-"$ctl" -s "$dst" quit
-"$ctl" -s "$sock" quit
-wait || true
-echo
-echo "(The CPR modes - memfds and TAP fds handed over, cpr-exec - come with the next issue.)"
+step "6. The live update: a guest answering UDP through a TAP moves to a new molt process (cpr-transfer), then to a new program (cpr-exec)"
+/usr/bin/python3 scripts/live_update_demo.py "$build"
