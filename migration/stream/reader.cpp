@@ -27,7 +27,10 @@ std::string hex(uint64_t v) {
 }  // namespace
 
 StreamReader::StreamReader(UniqueFd fd, ReaderLimits limits)
-    : m_fd(std::move(fd)), m_limits(limits), m_buffer(kReadBufferBytes) {}
+    : m_fd(std::move(fd)),
+      m_limits(limits),
+      m_buffer(std::make_unique_for_overwrite<uint8_t[]>(kReadBufferBytes)),
+      m_buffer_size(kReadBufferBytes) {}
 
 Error StreamReader::fail(Error error) {
     m_error = error;
@@ -41,21 +44,21 @@ Error StreamReader::truncated(std::string_view where) const {
 
 Result<void> StreamReader::read_exact(uint8_t* p, size_t size, std::string_view where) {
     size_t done = std::min(size, m_end - m_pos);
-    std::memcpy(p, m_buffer.data() + m_pos, done);
+    std::memcpy(p, m_buffer.get() + m_pos, done);
     m_pos += done;
     m_offset += done;
     while (done < size) {
         const size_t want = size - done;
         const bool direct = want >= kDirectReadBytes;
-        uint8_t* into = direct ? p + done : m_buffer.data();
-        auto got = read_some(m_fd.get(), into, direct ? want : m_buffer.size());
+        uint8_t* into = direct ? p + done : m_buffer.get();
+        auto got = read_some(m_fd.get(), into, direct ? want : m_buffer_size);
         if (!got) return fail(std::move(got).error().with_context("migration stream"));
         if (*got == 0) return fail(truncated(where));
         size_t n = *got;
         if (!direct) {
             m_end = n;
             n = std::min(want, n);
-            std::memcpy(p + done, m_buffer.data(), n);
+            std::memcpy(p + done, m_buffer.get(), n);
             m_pos = n;
         }
         done += n;

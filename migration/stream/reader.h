@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -84,7 +85,11 @@ private:
 
     UniqueFd m_fd;
     ReaderLimits m_limits;
-    std::vector<uint8_t> m_buffer;
+    // Not zero-filled: only the pages a small stream uses are ever touched
+    // (a fresh page costs a fault, and on a VM often one in the host too:
+    // inside a live update's pause, that is milliseconds).
+    std::unique_ptr<uint8_t[]> m_buffer;
+    size_t m_buffer_size;
     size_t m_pos = 0;
     size_t m_end = 0;
     uint64_t m_offset = 0;

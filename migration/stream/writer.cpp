@@ -22,7 +22,10 @@ iovec to_iovec(std::span<const uint8_t> s) {
 }  // namespace
 
 StreamWriter::StreamWriter(UniqueFd fd, size_t buffer_bytes)
-    : m_fd(std::move(fd)), m_kind(fd_kind(m_fd.get())), m_buffer(buffer_bytes) {
+    : m_fd(std::move(fd)),
+      m_kind(fd_kind(m_fd.get())),
+      m_buffer(std::make_unique_for_overwrite<uint8_t[]>(buffer_bytes)),
+      m_buffer_size(buffer_bytes) {
     MOLT_ASSERT(buffer_bytes >= kPageBytes);
 }
 
@@ -46,20 +49,20 @@ Result<void> StreamWriter::write_iov(std::span<const uint8_t> a, std::span<const
 Result<void> StreamWriter::flush() {
     MOLT_TRY(check_usable());
     if (m_used == 0) return ok();
-    MOLT_TRY(write_iov(std::span(m_buffer.data(), m_used), {}));
+    MOLT_TRY(write_iov(std::span(m_buffer.get(), m_used), {}));
     m_used = 0;
     return ok();
 }
 
 Result<void> StreamWriter::append(std::span<const uint8_t> data) {
     // Large data goes beside the buffer; what remains fits once flushed.
-    if (data.size() >= std::min(kDirectWriteBytes, m_buffer.size())) {
-        MOLT_TRY(write_iov(std::span(m_buffer.data(), m_used), data));
+    if (data.size() >= std::min(kDirectWriteBytes, m_buffer_size)) {
+        MOLT_TRY(write_iov(std::span(m_buffer.get(), m_used), data));
         m_used = 0;
         return ok();
     }
-    if (data.size() > m_buffer.size() - m_used) MOLT_TRY(flush());
-    std::memcpy(m_buffer.data() + m_used, data.data(), data.size());
+    if (data.size() > m_buffer_size - m_used) MOLT_TRY(flush());
+    std::memcpy(m_buffer.get() + m_used, data.data(), data.size());
     m_used += data.size();
     return ok();
 }

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -90,7 +91,11 @@ private:
 
     UniqueFd m_fd;
     FdKind m_kind;
-    std::vector<uint8_t> m_buffer;
+    // Not zero-filled: only the pages a small stream uses are ever touched
+    // (a fresh page costs a fault, and on a VM often one in the host too:
+    // inside a live update's pause, that is milliseconds).
+    std::unique_ptr<uint8_t[]> m_buffer;
+    size_t m_buffer_size;
     size_t m_used = 0;
     WriterStats m_stats;
     uint32_t m_chain = 0;

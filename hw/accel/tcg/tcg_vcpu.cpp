@@ -87,12 +87,18 @@ Result<TcgVcpu::Exit> TcgVcpu::run() {
     // A stop requested before uc_emu_start would be lost (it clears it).
     if (m_pause.load(std::memory_order_acquire)) return Exit::Paused;
     m_stopped_by_us = false;
+    m_ran.store(true, std::memory_order_relaxed);
     uc_err err = uc_emu_start(m_uc, rip(), 0, 0, 0);
     if (err != UC_ERR_OK) return Error("guest fault at RIP " + hex(rip()) + ": " + uc_strerror(err));
     return m_stopped_by_us ? Exit::Paused : Exit::Halted;
 }
 
-void TcgVcpu::invalidate(uint64_t begin, uint64_t end) { uc_ctl_remove_cache(m_uc, begin, end); }
+void TcgVcpu::invalidate(uint64_t begin, uint64_t end) {
+    // Nothing translated yet (a live update's destination): nothing to
+    // drop, and Unicorn's walk over every page would cost ~2 ms per GiB.
+    if (!m_ran.load(std::memory_order_relaxed)) return;
+    uc_ctl_remove_cache(m_uc, begin, end);
+}
 
 Result<void> TcgVcpu::drop_ram_code() {
     for (const GuestMemory::Region& r : m_ram.regions()) {

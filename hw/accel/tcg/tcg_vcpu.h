@@ -91,6 +91,7 @@ private:
     std::vector<std::unique_ptr<MappedWindow>> m_windows;   // stable addresses for Unicorn
     std::atomic<bool> m_pause{false};
     bool m_stopped_by_us = false;   // vCPU thread only
+    std::atomic<bool> m_ran{false};  // guest code ran (so code may be translated)
     DirtyBitmap* m_dirty = nullptr;
     size_t m_write_hook = 0;        // uc_hook, 0: none
 };
