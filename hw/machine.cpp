@@ -103,7 +103,9 @@ Result<void> Machine::create_vcpu() {
     for (size_t i = 0; i < m_nets.size(); ++i) {
         windows.push_back({kVirtioBase + i * kVirtioStride, kVirtioStride});
     }
-    m_vcpu = MOLT_TRY(TcgVcpu::create(m_ram, m_pio, m_mmio, windows));
+    std::optional<TcgEngine> engine = std::move(m_setup.tcg_engine);
+    m_setup.tcg_engine.reset();
+    m_vcpu = MOLT_TRY(TcgVcpu::create(m_ram, m_pio, m_mmio, windows, std::move(engine)));
     // Tracking may be on already when a state load creates the vCPU.
     if (m_dirty) MOLT_TRY(m_vcpu->set_dirty_bitmap(m_dirty.get()));
     return ok();

@@ -28,6 +28,7 @@
 
 #include "hw/accel/kvm/kvm.h"
 #include "hw/accel/kvm/kvm_irq.h"
+#include "hw/accel/tcg/tcg_engine.h"
 #include "hw/accel/vcpu.h"
 #include "hw/bus.h"
 #include "hw/memory/guest_memory.h"
@@ -59,6 +60,10 @@ struct MachineSetup {
     // With x-ignore-shared the source still runs on that same memory.
     // reset() loads the image as usual.
     bool incoming = false;
+    // tcg: an engine made ready while the VMM waited (a live update's
+    // destination, before the old process's fds arrive); taken by the
+    // first vCPU.
+    std::optional<TcgEngine> tcg_engine;
 };
 
 // virtio-mmio windows: one per device from here up, kVirtioStride apart.

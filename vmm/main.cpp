@@ -155,10 +155,11 @@ Result<void> run(const cli::CommandLine& cl) {
     SerialInput serial_input;
     if (!vmm.quit) {
         // A live update's new process: the old one's fds first (cpr.h).
+        std::optional<hw::TcgEngine> engine = warm_accelerator(cl, vmm.params);
         CprIncoming cpr = MOLT_TRY(receive_cpr_state(cl, vmm.params, signals.get()));
         migration::EarlyMigration early{vmm.params, cl.incoming_pending(), &cpr.state};
         MOLT_TRY(create_backends(cl, early, vmm.memory));
-        vmm.machine = MOLT_TRY(create_machine(cl, vmm.memory, early, [&loop] { loop.wake(); }));
+        vmm.machine = MOLT_TRY(create_machine(cl, vmm.memory, early, [&loop] { loop.wake(); }, std::move(engine)));
         MOLT_TRY(net_watch.watch(loop, *vmm.machine));
         if (serial_is_stdio(cl)) MOLT_TRY(serial_input.watch(loop, *vmm.machine));
         if (serial_socket) serial_socket->attach(*vmm.machine);

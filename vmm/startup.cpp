@@ -324,7 +324,8 @@ hw::MachineSetup::Accel choose_accel(const cli::CommandLine& cl) {
 
 Result<std::unique_ptr<hw::Machine>> create_machine(
     const cli::CommandLine& cl, const std::vector<std::unique_ptr<hw::MemoryBackend>>& memory,
-    const migration::EarlyMigration& early, std::function<void()> notify) {
+    const migration::EarlyMigration& early, std::function<void()> notify,
+    std::optional<hw::TcgEngine> engine) {
     std::string ram_id = cl.machine.memory_backend.value_or("molt.ram");
     const hw::MemoryBackend* ram = nullptr;
     for (const auto& m : memory) {
@@ -339,7 +340,18 @@ Result<std::unique_ptr<hw::Machine>> create_machine(
     setup.initrd = cl.initrd;
     setup.bootargs = cl.append.value_or("");
     setup.serial_out = MOLT_TRY(serial_output(cl));
+    if (setup.accel == hw::MachineSetup::Accel::Tcg) setup.tcg_engine = std::move(engine);
     return hw::Machine::create(std::move(setup), ram->host_view(), std::move(notify));
+}
+
+std::optional<hw::TcgEngine> warm_accelerator(const cli::CommandLine& cl,
+                                              const migration::ParameterStore& params) {
+    if (!cl.incoming_pending() || params.mode() != api::MigMode::CprTransfer) return std::nullopt;
+    bool tcg = cl.accel ? cl.accel->accel == api::AccelType::Tcg : access("/dev/kvm", R_OK | W_OK) != 0;
+    if (!tcg) return std::nullopt;
+    Result<hw::TcgEngine> engine = hw::TcgEngine::warm();
+    if (!engine) return std::nullopt;
+    return std::move(*engine);
 }
 
 bool serial_is_stdio(const cli::CommandLine& cl) {

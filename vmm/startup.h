@@ -71,9 +71,18 @@ Result<void> create_backends(const cli::CommandLine& cl, const migration::EarlyM
 // molt.ram), with the serial port's backend, the virtio-net devices on
 // their TAPs (which read the early parameters too) and the -kernel image.
 // notify is called on the vCPU thread to wake the main loop.
+// `engine`: tcg's engine made ready beforehand (warm_accelerator), if any.
 Result<std::unique_ptr<hw::Machine>> create_machine(
     const cli::CommandLine& cl, const std::vector<std::unique_ptr<hw::MemoryBackend>>& memory,
-    const migration::EarlyMigration& early, std::function<void()> notify);
+    const migration::EarlyMigration& early, std::function<void()> notify,
+    std::optional<hw::TcgEngine> engine = std::nullopt);
+
+// A cpr-transfer destination that will use tcg: the engine set up now,
+// while it waits for the old process (the guest is not paused yet), so
+// that create_machine() does not do it inside the pause.  nullopt
+// otherwise (or if that fails: create_machine() then tries and reports).
+std::optional<hw::TcgEngine> warm_accelerator(const cli::CommandLine& cl,
+                                              const migration::ParameterStore& params);
 
 // Whether COM1's backend is stdio (-serial stdio, or -nographic without -serial).
 bool serial_is_stdio(const cli::CommandLine& cl);

@@ -24,10 +24,16 @@ std::string hex(uint64_t v) {
 
 Result<std::unique_ptr<TcgVcpu>> TcgVcpu::create(const GuestMemory& ram, const Bus& pio,
                                                  const Bus& mmio,
-                                                 const std::vector<Window>& windows) {
+                                                 const std::vector<Window>& windows,
+                                                 std::optional<TcgEngine> engine) {
     uc_engine* uc = nullptr;
-    uc_err err = uc_open(UC_ARCH_X86, UC_MODE_64, &uc);
-    if (err != UC_ERR_OK) return uc_error(err, "tcg: cannot start the Unicorn engine");
+    uc_err err = UC_ERR_OK;
+    if (engine) {
+        uc = engine->release();
+    } else {
+        err = uc_open(UC_ARCH_X86, UC_MODE_64, &uc);
+        if (err != UC_ERR_OK) return uc_error(err, "tcg: cannot start the Unicorn engine");
+    }
     std::unique_ptr<TcgVcpu> cpu(new TcgVcpu(uc, ram, pio, mmio));
     for (const GuestMemory::Region& r : ram.regions()) {
         std::span<uint8_t> host = ram.host_span(r);

@@ -15,9 +15,11 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "hw/accel/tcg/tcg_engine.h"
 #include "hw/accel/vcpu.h"
 #include "hw/bus.h"
 #include "hw/memory/guest_memory.h"
@@ -36,9 +38,11 @@ public:
     };
     // windows: the MMIO ranges (outside RAM) routed to the MMIO bus.  RAM
     // and the buses must outlive the vCPU.
+    // `engine`: one made ready beforehand (TcgEngine::warm), else a new one.
     static Result<std::unique_ptr<TcgVcpu>> create(const GuestMemory& ram, const Bus& pio,
                                                    const Bus& mmio,
-                                                   const std::vector<Window>& windows);
+                                                   const std::vector<Window>& windows,
+                                                   std::optional<TcgEngine> engine = std::nullopt);
     ~TcgVcpu() override;
     TcgVcpu(const TcgVcpu&) = delete;
     TcgVcpu& operator=(const TcgVcpu&) = delete;
