@@ -84,6 +84,7 @@ std::vector<uint8_t> CprState::encode(bool with_numbers) const {
         if (with_numbers) f.fd = e.fd.get();
         info.fds.push_back(std::move(f));
     }
+    if (with_numbers) info.exec_helper = m_exec_helper;
     std::string json = to_json(info);
     std::vector<uint8_t> out;
     put32(out, kMagic);
@@ -106,6 +107,7 @@ Result<CprState> CprState::decode(std::span<const uint8_t> bytes, std::vector<Un
                      std::to_string(fds.size()) + " received");
     }
     CprState state;
+    if (exec) state.m_exec_helper = info->exec_helper;
     for (size_t i = 0; i < info->fds.size(); ++i) {
         const api::CprFd& f = info->fds[i];
         UniqueFd fd;

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -38,6 +39,9 @@ public:
     size_t size() const { return m_entries.size(); }
     // "name/index" of the fds nobody took, for a message.
     std::vector<std::string> left() const;
+    // cpr-exec: the old program's exec helper, for the new one to reap.
+    void set_exec_helper(int64_t pid) { m_exec_helper = pid; }
+    std::optional<int64_t> exec_helper() const { return m_exec_helper; }
 
     // cpr-transfer: the whole state over a connected UNIX socket
     // (blocking), and its reading within timeout_ms.
@@ -66,6 +70,7 @@ private:
     static Result<CprState> decode(std::span<const uint8_t> bytes, std::vector<UniqueFd> fds, bool exec);
 
     std::vector<Entry> m_entries;
+    std::optional<int64_t> m_exec_helper;
 };
 
 // cpr-transfer's source, after send() and shutdown(SHUT_WR): waits up to

@@ -23,6 +23,7 @@
 #include "runtime/qmp/server.h"
 #include "vmm/context.h"
 #include "vmm/cpr.h"
+#include "vmm/exec_helper.h"
 #include "vmm/machine_control.h"
 #include "vmm/migration_control.h"
 #include "vmm/self_announce.h"
@@ -157,6 +158,9 @@ Result<void> run(const cli::CommandLine& cl) {
         // A live update's new process: the old one's fds first (cpr.h).
         std::optional<hw::TcgEngine> engine = warm_accelerator(cl, vmm.params);
         CprIncoming cpr = MOLT_TRY(receive_cpr_state(cl, vmm.params, signals.get()));
+        if (std::optional<int64_t> helper = cpr.state.exec_helper()) {
+            reap_exec_helper(loop, static_cast<pid_t>(*helper));
+        }
         migration::EarlyMigration early{vmm.params, cl.incoming_pending(), &cpr.state};
         MOLT_TRY(create_backends(cl, early, vmm.memory));
         vmm.machine = MOLT_TRY(create_machine(cl, vmm.memory, early, [&loop] { loop.wake(); }, std::move(engine)));

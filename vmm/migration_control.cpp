@@ -13,6 +13,7 @@
 #include "qapi-types-sockets.h"
 #include "runtime/socket.h"
 #include "vmm/cpr.h"
+#include "vmm/exec_helper.h"
 #include "vmm/self_announce.h"
 #include "vmm/vmm.h"
 
@@ -235,6 +236,10 @@ void MigrationControl::finish_outgoing() {
 
 Error MigrationControl::exec_new_process() {
     const std::vector<std::string>& command = *m_vmm.params.get().cpr_exec_command;
+    // Without it the exec itself would tear the old address space down,
+    // inside the pause (exec_helper.h); with a failure, it only costs that.
+    Result<ExecHelper> helper = ExecHelper::start();
+    if (helper) m_exec_state->set_exec_helper(helper->pid());
     Result<UniqueFd> memfd = m_exec_state->to_memfd();
     if (!memfd) return Error(memfd.error()).with_context("cpr-exec");
     // Inheritable only now, just before the exec.

@@ -246,6 +246,25 @@ def test_cpr_exec_runs_the_guest_on_in_the_new_program(start, tmpdir_short, acce
     # RAM went as the memfd itself: the state file holds the device state.
     assert os.path.getsize(state) < 64 * 1024
     assert qn.ok('query-memdev')[0]['id'] == 'ram0'
+    # The helper that took the old address space down has exited and was
+    # reaped by the new program: no child, no zombie left.
+    deadline = time.monotonic() + 10 * time_scale()
+    while children(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert children(pid) == []
+
+
+def children(pid: int) -> list:
+    """(pid, state) of the processes whose parent is pid."""
+    out = []
+    for name in os.listdir('/proc'):
+        try:
+            fields = open('/proc/%s/stat' % name).read().rsplit(')', 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            out.append((int(name), fields[0]))
+    return out
 
 
 def test_cpr_exec_that_cannot_exec_resumes_the_guest(start, tmpdir_short):
