@@ -472,3 +472,26 @@ def test_cpr_exec_keeps_the_tap_and_every_datagram(netns, start, tmpdir_short):
     assert tap_links(netns) == before
     assert qn.ok('query-status')['status'] == 'running'
     base.wait_for_text(dst_out, 'echo: ')
+
+
+def test_new_process_dying_after_the_tap_fd_the_traffic_goes_on(netns, start, tmpdir_short):
+    """backend-transfer, and the new process takes the fds (RAM and TAP)
+    but dies before the main channel: the old one resumes the guest on
+    its own TAP fd, and the guest answers again."""
+    src_out = os.path.join(tmpdir_short, 'src.txt')
+    main, cpr = (os.path.join(tmpdir_short, n) for n in ('main.sock', 'cpr.sock'))
+    src = start(*echo_machine(src_out), netns=netns)
+    base.wait_for_text(src_out, 'port 7777\r\n')
+    ns_ok(netns, 'ip', 'addr', 'add', '10.9.0.1/24', 'dev', 'molttap0')
+    ns_ok(netns, 'ip', 'link', 'set', 'molttap0', 'up')
+    q = src.connect()
+    q.ok('migrate-set-parameters', {'mode': 'cpr-transfer', 'backend-transfer': ['virtio-net-tap']})
+    fake = CprTaker(cpr)
+    q.ok('migrate', {'channels': channels(main, cpr)})
+    assert fake.take() == 2   # guest RAM's memfd and the TAP
+    info = base.wait_status(q, ('failed', 'completed'))
+    assert info['status'] == 'failed', info
+    assert q.ok('query-status')['status'] == 'running'
+    r = in_ns(netns, '/usr/bin/python3', '-c', STEADY_CLIENT, '1')
+    answers = r.stdout.split()[1::2]
+    assert r.returncode == 0 and answers and all(ok == '1' for ok in answers), r.stdout
