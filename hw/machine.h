@@ -173,6 +173,10 @@ public:
     size_t net_count() const { return m_nets.size(); }
     int net_fd(size_t i) const { return m_nets[i].net->tap().fd(); }
     const std::string& net_id(size_t i) const { return m_nets[i].id; }
+    const std::string& net_ifname(size_t i) const { return m_nets[i].net->tap().ifname(); }
+    // Whether device i waits for its TAP (Tap::pending), and giving it.
+    bool net_tap_pending(size_t i) const { return m_nets[i].net->tap().is_pending(); }
+    void net_adopt_tap(size_t i, virtio::Tap tap) { m_nets[i].net->adopt_tap(std::move(tap)); }
     void net_backend_ready(size_t i) {
         if (m_running) m_nets[i].transport->backend_ready();
     }

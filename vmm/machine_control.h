@@ -85,21 +85,20 @@ private:
 class NetWatch {
 public:
     Result<void> watch(EventLoop& loop, hw::Machine& machine) {
-        for (size_t i = 0; i < machine.net_count(); ++i) {
-            MOLT_TRY(loop.add(machine.net_fd(i), EPOLLIN, [&machine, i](uint32_t) {
-                machine.net_backend_ready(i);
-            }));
-            m_armed.push_back(true);
-        }
+        m_fds.assign(machine.net_count(), -1);
+        m_armed.assign(machine.net_count(), false);
+        for (size_t i = 0; i < machine.net_count(); ++i) MOLT_TRY(follow_fd(loop, machine, i));
         return ok();
     }
     // After every wake-up: kicked devices run, then TAP interest follows
-    // what each device wants.
+    // what each device wants (and a TAP that arrived since is watched).
     void update(EventLoop& loop, hw::Machine& machine) {
         for (size_t i = 0; i < m_armed.size(); ++i) {
+            if (machine.net_fd(i) != m_fds[i]) (void)follow_fd(loop, machine, i);
             if (machine.net_kicked(i)) machine.net_backend_ready(i);
         }
         for (size_t i = 0; i < m_armed.size(); ++i) {
+            if (m_fds[i] < 0) continue;
             bool want = machine.net_wants_input(i);
             if (want == m_armed[i]) continue;
             (void)loop.modify(machine.net_fd(i), want ? uint32_t{EPOLLIN} : 0u);
@@ -108,6 +107,16 @@ public:
     }
 
 private:
+    // Watches device i's current TAP fd (none while its TAP is pending).
+    Result<void> follow_fd(EventLoop& loop, hw::Machine& machine, size_t i) {
+        if (m_fds[i] >= 0) loop.remove(m_fds[i]);
+        m_fds[i] = machine.net_fd(i);
+        m_armed[i] = m_fds[i] >= 0;
+        if (m_fds[i] < 0) return ok();
+        return loop.add(m_fds[i], EPOLLIN, [&machine, i](uint32_t) { machine.net_backend_ready(i); });
+    }
+
+    std::vector<int> m_fds;
     std::vector<bool> m_armed;
 };
 

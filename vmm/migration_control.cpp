@@ -5,10 +5,12 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
 #include "migration/engine/device_sections.h"
+#include "migration/engine/tap_transfer.h"
 #include "qapi-events-migration.h"
 #include "qapi-types-sockets.h"
 #include "runtime/socket.h"
@@ -117,11 +119,19 @@ Result<void> MigrationControl::migrate(const api::MigrationAddress& addr,
             return Error("mode cpr-exec needs a file: URI (the new process reads the state from it)");
         }
         exec_state = std::make_shared<migration::CprState>(MOLT_TRY(gather_cpr_fds(m_vmm)));
-    } else if (m_vmm.params.transfers(api::BackendTransfer::VirtioNetTap) && m_vmm.machine->net_count() > 0) {
-        return Error("backend-transfer in mode " + std::string(api::to_string(mode)) + ": the TAP fds go "
-                     "with the CPR state; use mode cpr-transfer or cpr-exec");
     } else if (mode != api::MigMode::Normal && mode != api::MigMode::CprReboot) {
         return Error("migration mode " + std::string(api::to_string(mode)) + " is not supported yet by this molt");
+    }
+    // backend-transfer in mode normal: the TAP fds go in the main stream.
+    bool taps = mode == api::MigMode::Normal && m_vmm.params.transfers(api::BackendTransfer::VirtioNetTap) &&
+                m_vmm.machine->net_count() > 0;
+    if (taps && !(addr.transport == api::MigrationAddressType::Socket &&
+                  addr.u.socket->type == api::SocketAddressType::Unix)) {
+        return Error("backend-transfer needs a UNIX socket main channel: the backends stay on this host");
+    }
+    if (mode == api::MigMode::CprReboot && m_vmm.params.transfers(api::BackendTransfer::VirtioNetTap) &&
+        m_vmm.machine->net_count() > 0) {
+        return Error("backend-transfer in mode cpr-reboot: nothing takes the TAPs over a reboot");
     }
     bool multifd = p.multifd.value_or(false) && !cpr;   // no RAM goes: no RAM channels
     if (multifd && !(addr.transport == api::MigrationAddressType::Socket &&
@@ -154,7 +164,8 @@ Result<void> MigrationControl::migrate(const api::MigrationAddress& addr,
     config.max_throttle = p.max_cpu_throttle.value_or(99);
     config.multifd_channels = multifd ? p.multifd_channels.value_or(2) : 0;
     config.ignore_shared = shared;
-    m_final_shared = shared.has_value();
+    m_final_shared = shared.has_value() || taps;   // the new process has them now
+    m_send_taps = taps;
     config.cpr = std::move(cpr);
     // cpr-reboot is not live: the guest stops first, then one pass.
     config.stop_first = mode == api::MigMode::CprReboot;
@@ -196,7 +207,18 @@ void MigrationControl::serve_stop_request() {
         vm.status.running = m_was_running;
         vm.status.status = before;
         vm.machine = std::move(*state);
-        m_stop_reply = migration::encode_vm(vm);
+        std::vector<migration::DeviceSection> sections = migration::encode_vm(vm);
+        for (size_t i = 0; m_send_taps && i < m_vmm.machine->net_count(); ++i) {
+            UniqueFd fd(fcntl(m_vmm.machine->net_fd(i), F_DUPFD_CLOEXEC, 3));
+            if (!fd) {
+                m_stop_reply = Error::from_errno(errno, "backend-transfer: dup");
+                m_cv.notify_all();
+                return;
+            }
+            sections.push_back(migration::tap_section(m_vmm.machine->net_id(i),
+                                                      m_vmm.machine->net_ifname(i), std::move(fd)));
+        }
+        m_stop_reply = std::move(sections);
     } else {
         m_stop_reply = Error(state.error()).with_context("saving the device state");
     }
@@ -326,8 +348,39 @@ void MigrationControl::accept_incoming() {
 Result<bool> MigrationControl::load_incoming() {
     if (std::optional<Error> e = m_in->error()) return *e;
     migration::SavedVm vm = MOLT_TRY(migration::decode_vm(m_in->take_sections()));
+    MOLT_TRY(adopt_taps(m_in->take_taps()));
     MOLT_TRY(m_vmm.machine->load_state(vm.machine));
     return vm.status.running;
+}
+
+Result<void> MigrationControl::adopt_taps(std::vector<migration::ReceivedTap> taps) {
+    hw::Machine& m = *m_vmm.machine;
+    // Everything is checked before any TAP is taken.
+    for (const migration::ReceivedTap& t : taps) {
+        size_t i = 0;
+        while (i < m.net_count() && m.net_id(i) != t.device_id) ++i;
+        if (i == m.net_count() || !m.net_tap_pending(i)) {
+            return Error("the source handed over the TAP of '" + t.device_id + "', which this process does not "
+                         "wait for (start it with -incoming config:backend-transfer.0=virtio-net-tap)");
+        }
+        if (t.fds.size() != 1) return Error("'" + t.device_id + "': a multiqueue TAP is not supported");
+    }
+    for (size_t i = 0; i < m.net_count(); ++i) {
+        if (!m.net_tap_pending(i)) continue;
+        auto t = std::find_if(taps.begin(), taps.end(), [&](const auto& r) { return r.device_id == m.net_id(i); });
+        if (t == taps.end()) {
+            return Error("virtio-net device '" + m.net_id(i) + "': its TAP did not come with the migration "
+                         "(backend-transfer is not set on the source)");
+        }
+    }
+    for (migration::ReceivedTap& t : taps) {
+        size_t i = 0;
+        while (m.net_id(i) != t.device_id) ++i;
+        Result<hw::virtio::Tap> tap = hw::virtio::Tap::adopt(std::move(t.fds[0]));
+        if (!tap) return Error(tap.error()).with_context("the TAP of '" + t.device_id + "'");
+        m.net_adopt_tap(i, std::move(*tap));
+    }
+    return ok();
 }
 
 Result<void> MigrationControl::finish_incoming() {

@@ -60,6 +60,9 @@ private:
     Result<void> finish_incoming();
     // Whether the guest ran on the source when it stopped.
     Result<bool> load_incoming();
+    // backend-transfer in mode normal: each pending TAP takes the fd that
+    // came with the stream; every mismatch is an Error before any is taken.
+    Result<void> adopt_taps(std::vector<migration::ReceivedTap> taps);
     migration::TakeNamedFd named_fds();
     // cpr-transfer's requirements (channels, shared RAM) and its CPR state.
     Result<migration::OutgoingConfig::Cpr> cpr_transfer_setup(
@@ -79,7 +82,8 @@ private:
     int m_throttle = 0;   // auto-converge's percentage, as applied
     bool m_was_running = false;
     bool m_stopped = false;
-    bool m_final_shared = false;   // the destination maps this process's RAM
+    bool m_final_shared = false;   // the destination maps this process's RAM (or has its TAPs)
+    bool m_send_taps = false;      // backend-transfer in mode normal: TAP sections
     // cpr-exec: what the new process inherits, from migrate() to the exec.
     std::shared_ptr<migration::CprState> m_exec_state;
     Clock::time_point m_start, m_stop;

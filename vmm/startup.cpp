@@ -277,17 +277,19 @@ Result<std::vector<hw::NetSetup>> open_nets(const cli::CommandLine& cl,
         if (early.adopts_tap()) {
             // backend-transfer: the previous molt's TAP, its interface and
             // the frames queued in it while the guest was paused.
+            // cpr-transfer, cpr-exec: the fd is in the CPR state already;
+            // otherwise it comes with the migration stream (pending).
             api::MigMode mode = early.params.mode();
-            if (mode != api::MigMode::CprTransfer && mode != api::MigMode::CprExec) {
-                return Error(where + ": mode " + std::string(to_string(mode)) + " with backend-transfer: "
-                             "the TAP fds travel with the CPR state, so mode cpr-transfer or cpr-exec "
-                             "is needed (the main channel does not carry them yet)");
+            if (mode == api::MigMode::CprTransfer || mode == api::MigMode::CprExec) {
+                Result<UniqueFd> fd = early.cpr ? early.cpr->take(hw::virtio::Tap::cpr_fd_name(id), 0)
+                                                : Result<UniqueFd>(Error("no CPR state"));
+                if (!fd) return Error(fd.error()).with_context(where + ": backend-transfer");
+                tap = hw::virtio::Tap::adopt(std::move(*fd));
+                how = "adopted";
+            } else {
+                tap = hw::virtio::Tap::pending(t.ifname.value_or(""));
+                how = "awaiting (backend-transfer)";
             }
-            Result<UniqueFd> fd = early.cpr ? early.cpr->take(hw::virtio::Tap::cpr_fd_name(id), 0)
-                                            : Result<UniqueFd>(Error("no CPR state"));
-            if (!fd) return Error(fd.error()).with_context(where + ": backend-transfer");
-            tap = hw::virtio::Tap::adopt(std::move(*fd));
-            how = "adopted";
         } else if (t.fd) {
             char* end = nullptr;
             long fd = std::strtol(t.fd->c_str(), &end, 10);

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include "migration/engine/ram_transfer.h"
+#include "migration/engine/tap_transfer.h"
 #include "migration/engine/verdict.h"
 #include "migration/stream/reader.h"
 
@@ -46,6 +47,11 @@ std::optional<Error> Incoming::error() const {
 std::vector<stream::SectionRecord> Incoming::take_sections() {
     std::lock_guard guard(m_lock);
     return std::move(m_sections);
+}
+
+std::vector<ReceivedTap> Incoming::take_taps() {
+    std::lock_guard guard(m_lock);
+    return std::move(m_taps);
 }
 
 void Incoming::run() {
@@ -94,6 +100,12 @@ Result<void> Incoming::receive_from(stream::StreamReader& reader) {
             }
             if (section->info.id == kReturnPathSection) {
                 m_return_path = true;
+                continue;
+            }
+            if (is_tap_section(*section)) {
+                ReceivedTap tap = MOLT_TRY(receive_tap(*section, reader));
+                std::lock_guard guard(m_lock);
+                m_taps.push_back(std::move(tap));
                 continue;
             }
             if (section->info.id == kSharedRamSection) {

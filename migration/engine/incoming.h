@@ -17,6 +17,7 @@
 #include "migration/engine/multifd.h"
 #include "migration/engine/prefault.h"
 #include "migration/engine/shared_ram.h"
+#include "migration/engine/tap_transfer.h"
 #include "migration/stream/reader.h"
 #include "migration/stream/records.h"
 #include "runtime/result.h"
@@ -43,6 +44,9 @@ public:
     uint64_t bytes() const;
     // Once finished without error: the device sections, in stream order.
     std::vector<stream::SectionRecord> take_sections();
+    // Once finished without error: the TAPs that came with the stream
+    // (backend-transfer in mode normal; tap_transfer.h).
+    std::vector<ReceivedTap> take_taps();
     // Once finished: whether the source waits for a verdict (verdict.h),
     // and sending it (main thread; OK when error is nullopt).
     bool wants_verdict() const { return m_return_path; }
@@ -71,6 +75,7 @@ private:
     mutable std::mutex m_lock;
     std::optional<Error> m_error;
     std::vector<stream::SectionRecord> m_sections;
+    std::vector<ReceivedTap> m_taps;
     std::thread m_thread;
 };
 

@@ -310,7 +310,9 @@ Result<void> Outgoing::send_stream(stream::StreamWriter& w, bool return_path,
     for (Lane& l : m_lanes) MOLT_TRY(l.writer->write_end());
     for (const DeviceSection& d : *sections) {
         auto bytes = std::span(reinterpret_cast<const uint8_t*>(d.payload.data()), d.payload.size());
-        MOLT_TRY(w.write_section(d.info, bytes));
+        std::vector<int> fds;
+        for (const UniqueFd& fd : d.fds) fds.push_back(fd.get());
+        MOLT_TRY(w.write_section(d.info, bytes, fds));
     }
     MOLT_TRY(w.write_end());
     s = stats();

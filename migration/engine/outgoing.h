@@ -44,6 +44,7 @@ namespace molt::migration {
 struct DeviceSection {
     stream::SectionInfo info;
     std::string payload;
+    std::vector<UniqueFd> fds;   // sent with it (SCM_RIGHTS; tap_transfer.h)
 };
 
 struct OutgoingConfig {

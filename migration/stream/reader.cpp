@@ -28,6 +28,7 @@ std::string hex(uint64_t v) {
 
 StreamReader::StreamReader(UniqueFd fd, ReaderLimits limits)
     : m_fd(std::move(fd)),
+      m_socket(fd_kind(m_fd.get()) == FdKind::Socket),
       m_limits(limits),
       m_buffer(std::make_unique_for_overwrite<uint8_t[]>(kReadBufferBytes)),
       m_buffer_size(kReadBufferBytes) {}
@@ -51,8 +52,13 @@ Result<void> StreamReader::read_exact(uint8_t* p, size_t size, std::string_view 
         const size_t want = size - done;
         const bool direct = want >= kDirectReadBytes;
         uint8_t* into = direct ? p + done : m_buffer.get();
-        auto got = read_some(m_fd.get(), into, direct ? want : m_buffer_size);
+        size_t had = m_fds.size();
+        auto got = read_some(m_fd.get(), into, direct ? want : m_buffer_size, m_socket ? &m_fds : nullptr);
         if (!got) return fail(std::move(got).error().with_context("migration stream"));
+        m_fds_seen += m_fds.size() - had;
+        if (m_fds_seen > kMaxFds) {
+            return fail(Error("migration stream: more than " + std::to_string(kMaxFds) + " file descriptors"));
+        }
         if (*got == 0) return fail(truncated(where));
         size_t n = *got;
         if (!direct) {
@@ -283,6 +289,17 @@ Result<Record> StreamReader::read_end() {
     }
     m_state = State::Ended;
     return Record(end);
+}
+
+Result<std::vector<UniqueFd>> StreamReader::take_fds(size_t n) {
+    if (m_fds.size() < n) {
+        return fail(Error("migration stream: " + std::to_string(n) + " file descriptors announced, " +
+                          std::to_string(m_fds.size()) + " arrived"));
+    }
+    std::vector<UniqueFd> out(std::make_move_iterator(m_fds.begin()),
+                              std::make_move_iterator(m_fds.begin() + static_cast<std::ptrdiff_t>(n)));
+    m_fds.erase(m_fds.begin(), m_fds.begin() + static_cast<std::ptrdiff_t>(n));
+    return out;
 }
 
 }  // namespace molt::migration::stream

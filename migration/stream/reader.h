@@ -62,6 +62,11 @@ public:
 
     // Stream bytes consumed so far.
     uint64_t offset() const { return m_offset; }
+    // A UNIX socket stream carries file descriptors beside sections
+    // (StreamWriter::write_section with fds): the next n that arrived, in
+    // order.  Error if fewer came (or more than kMaxFds in all).
+    static constexpr size_t kMaxFds = 64;
+    Result<std::vector<UniqueFd>> take_fds(size_t n);
 
     UniqueFd release_fd() { return std::move(m_fd); }
 
@@ -84,6 +89,9 @@ private:
     void chain(uint32_t crc);
 
     UniqueFd m_fd;
+    bool m_socket;
+    std::vector<UniqueFd> m_fds;   // received, not taken yet (oldest first)
+    size_t m_fds_seen = 0;
     ReaderLimits m_limits;
     // Not zero-filled: only the pages a small stream uses are ever touched
     // (a fresh page costs a fault, and on a VM often one in the host too:

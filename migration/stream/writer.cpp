@@ -94,6 +94,24 @@ Result<void> StreamWriter::write_header(std::string_view arch) {
     return append(h);
 }
 
+Result<void> StreamWriter::write_section(const SectionInfo& info, std::span<const uint8_t> payload,
+                                         std::span<const int> fds) {
+    if (fds.empty()) return write_section(info, payload);
+    if (m_kind != FdKind::Socket) {
+        return Error("migration stream: section '" + info.id + "': file descriptors go over a UNIX socket only");
+    }
+    MOLT_TRY(flush());
+    MOLT_TRY(write_section(info, payload));
+    // A section that went around the buffer (a large payload) cannot
+    // carry them.
+    if (m_used == 0) return Error("migration stream: section '" + info.id + "' is too large to carry fds");
+    iovec iov[1] = {{m_buffer.get(), m_used}};
+    if (auto r = write_all_with_fds(m_fd.get(), iov, fds); !r) return fail(std::move(r).error());
+    m_stats.bytes_written += m_used;
+    m_used = 0;
+    return ok();
+}
+
 Result<void> StreamWriter::write_section(const SectionInfo& info,
                                          std::span<const uint8_t> payload) {
     MOLT_ASSERT(m_header_written && !m_ended);

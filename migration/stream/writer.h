@@ -51,6 +51,11 @@ public:
     // version (else a bug).  Error: payload larger than
     // kMaxSectionPayloadBytes, or the write failed.
     Result<void> write_section(const SectionInfo& info, std::span<const uint8_t> payload);
+    // The same with file descriptors attached (SCM_RIGHTS, at most
+    // kMaxFdsPerWrite): a UNIX socket stream only; the reader takes them
+    // with take_fds() - the payload must say how many.
+    Result<void> write_section(const SectionInfo& info, std::span<const uint8_t> payload,
+                               std::span<const int> fds);
 
     // Guest pages starting at first_page (pages: whole pages, a bug
     // otherwise), zero runs detected (zero_pages.h) and sent without data.

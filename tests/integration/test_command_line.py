@@ -103,10 +103,6 @@ BAD = [
       'virtio-net-device,netdev=n0'],
      "-device virtio-net-device: Property 'virtio-net-device.netdev' can't take value 'n0', "
      "it's in use"),
-    (['-netdev', 'tap,id=n0', '-device', 'virtio-net-device,netdev=n0', '-incoming', 'defer',
-      '-incoming', 'config:backend-transfer.0=virtio-net-tap'],
-     '-netdev n0: mode normal with backend-transfer: the TAP fds travel with the CPR state, '
-     'so mode cpr-transfer or cpr-exec is needed (the main channel does not carry them yet)'),
     (['-device', 'e1000'], "-device e1000: Parameter 'driver' does not accept value 'e1000'"),
     (['-serial', 'unix:'], '-serial unix:: invalid Unix socket address'),
     (['-serial', 'unix:,server=on'], '-serial unix:,server=on: invalid Unix socket address'),

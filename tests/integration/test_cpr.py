@@ -421,14 +421,14 @@ def test_without_backend_transfer_the_new_process_opens_its_own_tap(netns, start
     assert dst.connect().ok('query-status')['status'] == 'running'
 
 
-def test_backend_transfer_needs_a_cpr_mode_and_a_unix_channel(netns, start, tmpdir_short):
+def test_backend_transfer_needs_a_unix_main_channel(netns, start, tmpdir_short):
     out = os.path.join(tmpdir_short, 'src.txt')
     src = start(*echo_machine(out), netns=netns)
     q = src.connect()
     q.ok('migrate-set-parameters', {'backend-transfer': ['virtio-net-tap']})
-    r = q.cmd('migrate', {'uri': 'unix:' + os.path.join(tmpdir_short, 'm.sock')})
-    assert r['error']['desc'] == ('backend-transfer in mode normal: the TAP fds go with the CPR '
-                                  'state; use mode cpr-transfer or cpr-exec'), r
+    r = q.cmd('migrate', {'uri': 'tcp:127.0.0.1:4444'})
+    assert r['error']['desc'] == ('backend-transfer needs a UNIX socket main channel: the '
+                                  'backends stay on this host'), r
     q.ok('migrate-set-parameters', {'mode': 'cpr-transfer'})
     tcp = {'transport': 'socket', 'type': 'inet', 'host': '127.0.0.1', 'port': '4444'}
     r = q.cmd('migrate', {'channels': [{'channel-type': 'main', 'addr': tcp},
@@ -436,6 +436,68 @@ def test_backend_transfer_needs_a_cpr_mode_and_a_unix_channel(netns, start, tmpd
     assert r['error']['desc'] == ('backend-transfer needs a UNIX socket main channel: the '
                                   'backends stay on this host'), r
     assert q.ok('query-status')['status'] == 'running'
+
+
+def test_local_migration_hands_the_tap_over_in_the_stream(netns, start, tmpdir_short):
+    """backend-transfer in mode normal over a UNIX socket: RAM is copied as
+    usual, the TAP fd goes in the main stream (SCM_RIGHTS) to a destination
+    whose TAP waited for it - the same interface, no datagram lost."""
+    src_out, dst_out = (os.path.join(tmpdir_short, n) for n in ('src.txt', 'dst.txt'))
+    main = os.path.join(tmpdir_short, 'main.sock')
+    src = start(*echo_machine(src_out), netns=netns)
+    base.wait_for_text(src_out, 'port 7777\r\n')
+    ns_ok(netns, 'ip', 'addr', 'add', '10.9.0.1/24', 'dev', 'molttap0')
+    ns_ok(netns, 'ip', 'link', 'set', 'molttap0', 'up')
+    before = tap_links(netns)
+    dst = start(*echo_machine(dst_out), '-incoming', 'config:backend-transfer.0=virtio-net-tap',
+                '-incoming', 'unix:' + main, netns=netns)
+    base.listening(dst)
+    assert tap_links(netns) == before   # the destination opened no TAP
+    q = src.connect()
+    q.ok('migrate-set-parameters', {'backend-transfer': ['virtio-net-tap'],
+                                    'max-bandwidth': 1 << 40})
+    seconds = 2 + 2 * time_scale()
+    client = subprocess.Popen(['ip', 'netns', 'exec', netns, '/usr/bin/python3', '-c',
+                               STEADY_CLIENT, str(seconds)], stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.7 * time_scale())
+        q.ok('migrate', {'uri': 'unix:' + main})
+        info = base.wait_status(q, ('completed', 'failed'))
+        assert info['status'] == 'completed', info
+        out, _ = client.communicate(timeout=seconds + 30 * time_scale())
+    finally:
+        if client.poll() is None:
+            client.kill()
+            client.wait()
+    results = [int(ok) for _, ok in (line.split() for line in out.splitlines())]
+    assert len(results) > 100 and all(results), (results.count(0), len(results))
+    assert tap_links(netns) == before
+    assert dst.connect().ok('query-status')['status'] == 'running'
+    # The source cannot run the guest again: its TAP is the destination's.
+    r = q.cmd('cont')
+    assert 'error' in r, r
+    base.wait_for_text(dst_out, 'echo: ')
+
+
+def test_local_migration_to_a_destination_not_waiting_for_the_tap(netns, start, tmpdir_short):
+    """The source hands the TAP over, the destination opened its own: it
+    refuses the stream with the reason, and the source runs on."""
+    src_out, dst_out = (os.path.join(tmpdir_short, n) for n in ('src.txt', 'dst.txt'))
+    main = os.path.join(tmpdir_short, 'main.sock')
+    src = start(*echo_machine(src_out), netns=netns)
+    base.wait_for_text(src_out, 'port 7777\r\n')
+    dst_args = [a.replace('ifname=molttap0', 'ifname=molttap1') for a in echo_machine(dst_out)]
+    dst = start(*dst_args, '-incoming', 'unix:' + main, netns=netns)
+    base.listening(dst)
+    q = src.connect()
+    q.ok('migrate-set-parameters', {'backend-transfer': ['virtio-net-tap']})
+    q.ok('migrate', {'uri': 'unix:' + main})
+    info = base.wait_status(q, ('completed', 'failed'))
+    assert info['status'] == 'failed', info
+    assert "the source handed over the TAP of 'net0', which this process does not wait for" \
+        in info['error-desc'], info
+    assert q.ok('query-status')['status'] == 'running'
+    assert dst.wait() == 1
 
 
 def test_cpr_exec_keeps_the_tap_and_every_datagram(netns, start, tmpdir_short):

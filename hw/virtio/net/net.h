@@ -44,6 +44,8 @@ public:
     Result<void> backend_ready() override;
 
     const Tap& tap() const { return m_tap; }
+    // The TAP that arrived for a pending one (the machine is paused).
+    void adopt_tap(Tap tap) { m_tap = std::move(tap); }
     // Called (any thread) when the device wants its TAP watched again.
     void set_wake(std::function<void()> wake) { m_wake = std::move(wake); }
     // False while a received frame waits for a guest buffer.

@@ -26,6 +26,10 @@ public:
     static Result<Tap> open(const std::string& ifname);
     // Adopts an open TAP fd (its flags are checked with TUNGETIFF).
     static Result<Tap> adopt(UniqueFd fd);
+    // No fd yet: a local migration's destination, whose TAP arrives with
+    // the migration stream (backend-transfer in mode normal).
+    static Tap pending(std::string ifname) { return Tap(UniqueFd(), std::move(ifname)); }
+    bool is_pending() const { return !m_fd; }
 
     int fd() const { return m_fd.get(); }
     // The name its fd goes under in the CPR state (backend-transfer);
