@@ -142,3 +142,60 @@ TEST_CASE("stream io: EINTR in blocked writes and reads is retried") {
     CHECK(lines.back().starts_with("end 1 records"));
     CHECK(ram == big);
 }
+
+TEST_CASE("stream io: file descriptors travel with a section over a UNIX socket") {
+    auto [a, b] = make_socketpair();
+    UniqueFd memfd(memfd_create("passed", MFD_CLOEXEC));
+    REQUIRE(memfd);
+    REQUIRE(write(memfd.get(), "tap", 3) == 3);
+    std::thread writer([&, fd = a.get()] {
+        StreamWriter w(UniqueFd(fcntl(fd, F_DUPFD_CLOEXEC, 3)));
+        REQUIRE(w.write_header());
+        // Sections before and after, so that the fds do not come with
+        // the first or the last bytes only.
+        std::vector<uint8_t> big(200 * 1024, 7);
+        REQUIRE(w.write_section({"before", 0, 1, 1}, big));
+        int fds[] = {memfd.get()};
+        REQUIRE(w.write_section({"tap/net0", 0, 1, 1}, as_bytes("{\"fds\": 1}"), fds));
+        REQUIRE(w.write_section({"after", 0, 1, 1}, as_bytes("x")));
+        REQUIRE(w.write_end());
+    });
+    StreamReader r(std::move(b), {0, kHostArch});
+    REQUIRE(r.read_header());
+    std::vector<std::string> ids;
+    UniqueFd got;
+    while (true) {
+        Result<Record> rec = r.next();
+        REQUIRE_MESSAGE(rec, (rec ? "" : rec.error().message()));
+        if (std::holds_alternative<EndOfStream>(*rec)) break;
+        auto& s = std::get<SectionRecord>(*rec);
+        ids.push_back(s.info.id);
+        if (s.info.id == "tap/net0") {
+            Result<std::vector<UniqueFd>> fds = r.take_fds(1);
+            REQUIRE(fds);
+            got = std::move((*fds)[0]);
+        }
+    }
+    writer.join();
+    CHECK(ids == std::vector<std::string>{"before", "tap/net0", "after"});
+    REQUIRE(got);
+    char buf[4] = {};
+    CHECK(pread(got.get(), buf, 3, 0) == 3);
+    CHECK(std::string(buf) == "tap");   // the same file
+    CHECK((fcntl(got.get(), F_GETFD) & FD_CLOEXEC) != 0);
+    Result<std::vector<UniqueFd>> more = r.take_fds(1);
+    REQUIRE(!more);
+    CHECK(more.error().message() == "migration stream: 1 file descriptors announced, 0 arrived");
+}
+
+TEST_CASE("stream io: file descriptors need a socket") {
+    int p[2];
+    REQUIRE(pipe2(p, O_CLOEXEC) == 0);
+    UniqueFd rd(p[0]);
+    StreamWriter w{UniqueFd(p[1])};
+    REQUIRE(w.write_header());
+    int fds[] = {0};
+    Result<void> r = w.write_section({"tap/net0", 0, 1, 1}, as_bytes("{}"), fds);
+    REQUIRE(!r);
+    CHECK(r.error().message() == "migration stream: section 'tap/net0': file descriptors go over a UNIX socket only");
+}
