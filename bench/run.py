@@ -17,7 +17,10 @@
 - bench/migration_bench.py: live migration of 1 GiB and 4 GiB guests
   (all-zero and random RAM, unix socket and tcp loopback), total time,
   downtime (reported, and STOP -> RESUME) and throughput, BUILD/vmm/molt
-  side by side with qemu-system-x86_64, both on tcg.
+  side by side with qemu-system-x86_64, both on tcg;
+- bench/cpr_bench.py: the guest's pause in a live update (cpr-transfer,
+  cpr-exec at 1 GiB and 8 GiB, timed by 1 ms UDP probes through the
+  handed-over TAP) beside normal migration, molt's and QEMU 7.2's.
 
 Usage: run.py [BUILD]
 """
@@ -64,6 +67,11 @@ def main() -> int:
     print('\n== live migration, molt vs QEMU on tcg (bench/migration_bench.py) ==',
           flush=True)
     subprocess.run([sys.executable, os.path.join(here, 'migration_bench.py'),
+                    '--molt', os.path.join(build, 'vmm', 'molt')],
+                   check=True)
+    print('\n== live update: the guest's pause in cpr-transfer and cpr-exec, beside '
+          'normal migration, molt vs QEMU (bench/cpr_bench.py) ==', flush=True)
+    subprocess.run([sys.executable, os.path.join(here, 'cpr_bench.py'),
                     '--molt', os.path.join(build, 'vmm', 'molt')],
                    check=True)
     return 0
