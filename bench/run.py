@@ -69,7 +69,7 @@ def main() -> int:
     subprocess.run([sys.executable, os.path.join(here, 'migration_bench.py'),
                     '--molt', os.path.join(build, 'vmm', 'molt')],
                    check=True)
-    print('\n== live update: the guest's pause in cpr-transfer and cpr-exec, beside '
+    print('\n== live update: the guest\'s pause in cpr-transfer and cpr-exec, beside '
           'normal migration, molt vs QEMU (bench/cpr_bench.py) ==', flush=True)
     subprocess.run([sys.executable, os.path.join(here, 'cpr_bench.py'),
                     '--molt', os.path.join(build, 'vmm', 'molt')],
