@@ -305,7 +305,7 @@ def test_cpr_exec_requirements(start, tmpdir_short):
 
 
 @pytest.mark.parametrize('shared', [True, False])
-def test_cpr_reboot_resumes_the_guest_from_a_file(start, tmpdir_short, shared):
+def test_cpr_reboot_resumes_the_guest_from_a_file(start, tmpdir_short, accel, shared):
     """cpr-reboot: the old molt stops the guest and saves it to a file, then
     quits; a new one (-incoming defer + migrate-incoming) runs it on.  With
     guest RAM in a shared file and x-ignore-shared, RAM is not written: the
@@ -315,7 +315,7 @@ def test_cpr_reboot_resumes_the_guest_from_a_file(start, tmpdir_short, shared):
     state, ram = (os.path.join(tmpdir_short, n) for n in ('vm.state', 'ram.img'))
     backend = ('memory-backend-file,id=ram0,size=64M,mem-path=%s,share=on' % ram if shared
                else 'memory-backend-ram,id=ram0,size=64M')
-    machine = ['-accel', 'tcg', '-m', '64M', '-kernel', base.DIRTIER, '-object', backend,
+    machine = ['-accel', accel, '-m', '64M', '-kernel', base.DIRTIER, '-object', backend,
                '-machine', 'memory-backend=ram0']
     src = start(*machine, '-serial', 'file:' + src_out)
     base.wait_for_text(src_out, 'dirtier: round 2 ok')
