@@ -82,7 +82,8 @@ def run(*argv: str) -> str:
     return r.stdout
 
 
-def longest_wait_ms(results: List[Tuple[float, Optional[float]]], begin: float, end: float) -> float:
+def longest_wait_ms(results: List[Tuple[float, Optional[float]]], begin: float,
+                    end: float) -> float:
     waits = [a - t for t, a in results if a is not None and begin <= t <= end]
     return max(waits) * 1e3 if waits else float('nan')
 
@@ -142,7 +143,8 @@ def live_update(molt: str, echo: str, size: int, tmp: str) -> Dict[str, Any]:
         state = os.path.join(tmp, 'vm.state')
         command = [molt, *machine, '-serial', 'file:' + serial + '.3',
                    '-qmp', 'unix:%s,server=on,wait=off' % qmp2,
-                   '-incoming', 'config:backend-transfer.0=virtio-net-tap', '-incoming', 'file:' + state]
+                   '-incoming', 'config:backend-transfer.0=virtio-net-tap',
+                   '-incoming', 'file:' + state]
         q = Qmp(qmp2)
         q.cmd('migrate-set-parameters', **{'mode': 'cpr-exec', 'cpr-exec-command': command,
                                            'backend-transfer': ['virtio-net-tap']})
@@ -200,7 +202,8 @@ def main() -> int:
     can_net = os.geteuid() == 0 and os.access('/dev/net/tun', os.W_OK) and shutil.which('ip')
     if not can_net:
         print('(live-update rows skipped: they need root, /dev/net/tun and iproute2)')
-    print('median (min-max) of %d runs, ms; tcg; load average %.1f' % (a.repeat, os.getloadavg()[0]))
+    print('median (min-max) of %d runs, ms; tcg; load average %.1f'
+          % (a.repeat, os.getloadavg()[0]))
     for size in (migration_bench.parse_size(s) for s in a.sizes.split(',')):
         rows: Dict[str, List[Dict[str, Any]]] = {'live': [], 'molt': [], 'QEMU': []}
         for _ in range(a.repeat):

@@ -158,6 +158,19 @@ Result<UniqueFd> connect_tcp(const std::string& host, const std::string& port) {
     return Error::from_errno(last, "Failed to connect to '" + host + ":" + port + "'");
 }
 
+Result<void> check_peer_is_same_user(int fd) {
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+        return Error::from_errno(errno, "SO_PEERCRED");
+    }
+    if (cred.uid != geteuid()) {
+        return Error("the peer (pid " + std::to_string(cred.pid) + ") runs as uid " + std::to_string(cred.uid) +
+                     ", not " + std::to_string(geteuid()));
+    }
+    return ok();
+}
+
 Result<size_t> recv_with_fds(int fd, char* buf, size_t len, std::vector<UniqueFd>& fds) {
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFdsPerMessage)];
     iovec iov{buf, len};

@@ -36,6 +36,10 @@ Result<UniqueFd> accept_connection(int listen_fd);
 Result<UniqueFd> connect_unix(const std::string& path);
 Result<UniqueFd> connect_tcp(const std::string& host, const std::string& port);
 
+// A connected UNIX socket's peer must run as this process's user
+// (SO_PEERCRED): an Error naming its uid otherwise.
+Result<void> check_peer_is_same_user(int fd);
+
 // Reads up to buf.size() bytes; fds that came with them are appended to
 // fds (beyond kMaxFdsPerMessage they are closed).  Returns 0 at end of
 // stream; EAGAIN is returned as an Error with errno EAGAIN.

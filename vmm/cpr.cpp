@@ -62,6 +62,9 @@ Result<CprIncoming> receive_cpr_state(const cli::CommandLine& cl, const migratio
     Result<UniqueFd> conn = accept_one(listener.get(), signal_fd);
     if (!conn) return Error(conn.error()).with_context("cpr channel unix:" + path);
     listener.reset();
+    // Only a process of this user may hand over memory and TAPs.
+    Result<void> same = check_peer_is_same_user(conn->get());
+    if (!same) return Error(same.error()).with_context("cpr channel unix:" + path);
     Result<migration::CprState> state = migration::CprState::receive(conn->get(), kCprStateTimeoutMs);
     if (!state) return Error(state.error()).with_context("cpr channel unix:" + path);
     in.state = std::move(*state);

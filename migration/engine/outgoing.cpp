@@ -236,6 +236,9 @@ Result<std::vector<DeviceSection>> Outgoing::hand_over() {
     const OutgoingConfig::Cpr& cpr = *m_config.cpr;
     Result<UniqueFd> sock = connect_unix(cpr.path);
     if (!sock) return Error(sock.error()).with_context("cpr channel unix:" + cpr.path);
+    // The guest's memory goes only to a process of this user.
+    Result<void> same = check_peer_is_same_user(sock->get());
+    if (!same) return Error(same.error()).with_context("cpr channel unix:" + cpr.path);
     m_raw_fd.store(sock->get());
     if (m_cancel.load()) return Error("migration cancelled");
     MOLT_TRY(cpr.state->send(sock->get()));
