@@ -9,7 +9,9 @@ match it, fails its self-check on the new process.
 
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -557,3 +559,40 @@ def test_new_process_dying_after_the_tap_fd_the_traffic_goes_on(netns, start, tm
     r = in_ns(netns, '/usr/bin/python3', '-c', STEADY_CLIENT, '1')
     answers = r.stdout.split()[1::2]
     assert r.returncode == 0 and answers and all(ok == '1' for ok in answers), r.stdout
+
+
+def test_cpr_channel_of_another_user_is_refused(start, tmpdir_short):
+    """The old process hands guest memory only to a process of its own
+    user: a cpr listener run as another uid (nobody) is refused (its
+    SO_PEERCRED), before anything is sent, and the guest runs on."""
+    if os.geteuid() != 0:
+        pytest.skip('needs root (to run the listener as another user)')
+    out = os.path.join(tmpdir_short, 'src.txt')
+    src = start(*guest('tcg', out))
+    base.wait_for_text(out, 'dirtier: round 1 ok')
+    d = tempfile.mkdtemp(prefix='molt-cpr-')
+    os.chmod(d, 0o777)
+    cpr = os.path.join(d, 'cpr.sock')
+    listener = subprocess.Popen(
+        ['/usr/bin/python3', '-c', 'import os, socket, sys, time\n'
+         'os.setgid(65534); os.setuid(65534)\n'
+         's = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); os.chmod(sys.argv[1], 0o777)\n'
+         's.listen(1); print("ready", flush=True); c, _ = s.accept()\n'
+         'print("got %d bytes" % len(c.recv(4096)), flush=True)', cpr],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert listener.stdout is not None and listener.stdout.readline().strip() == 'ready'
+        q = src.connect()
+        q.ok('migrate-set-parameters', {'mode': 'cpr-transfer'})
+        q.ok('migrate', {'channels': channels(os.path.join(d, 'main.sock'), cpr)})
+        info = base.wait_status(q, ('failed', 'completed'))
+        assert info['status'] == 'failed', info
+        assert 'runs as uid 65534, not 0' in info['error-desc'], info
+        assert q.ok('query-status')['status'] == 'running'
+        out_text, _ = listener.communicate(timeout=10)
+        assert out_text.strip() == 'got 0 bytes', out_text   # nothing was sent
+    finally:
+        if listener.poll() is None:
+            listener.kill()
+            listener.wait()
+        shutil.rmtree(d, ignore_errors=True)
