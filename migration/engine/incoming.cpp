@@ -87,7 +87,10 @@ Result<void> Incoming::send_verdict(const std::optional<std::string>& error) {
 Result<void> Incoming::receive_from(stream::StreamReader& reader) {
     MOLT_TRY(reader.read_header());
     UntouchedPages untouched(m_ram);
-    m_prefault = std::make_unique<Prefaulter>(m_ram);
+    // With a single CPU the prefault thread would only take time from
+    // the receiver (the nested KVM lane's guest: migrations there slowed
+    // until they no longer converged).
+    if (std::thread::hardware_concurrency() > 1) m_prefault = std::make_unique<Prefaulter>(m_ram);
     while (true) {
         stream::Record rec = MOLT_TRY(reader.next());
         m_bytes.store(reader.offset(), std::memory_order_relaxed);

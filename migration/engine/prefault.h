@@ -10,7 +10,8 @@
 // Only memory right after data that arrived is prefaulted, at most kAhead
 // beyond it: zero pages are never written by the receiver, so RAM that the
 // source sends as zero stays unallocated except for that window.
-// Without MADV_POPULATE_WRITE (Linux < 5.14) it does nothing.
+// Without MADV_POPULATE_WRITE (Linux < 5.14) it does nothing; on a single
+// CPU it is not started (Incoming), as it could only slow the receiver.
 #pragma once
 
 #include <atomic>
