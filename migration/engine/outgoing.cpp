@@ -273,7 +273,7 @@ Result<void> Outgoing::migrate() {
     if (!r && return_path && !m_cancel.load()) {
         // A destination that refused the stream half-way said why before
         // it hung up (the write error here is only the consequence).
-        Result<void> said = await_verdict(m_raw_fd, 200);
+        Result<void> said = await_verdict(m_raw_fd, kReasonWaitMs);
         if (!said && said.error().message().rfind("the destination refused", 0) == 0) return said.error();
     }
     return r;

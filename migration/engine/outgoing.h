@@ -99,6 +99,10 @@ public:
     static constexpr uint64_t kMaxPasses = 30;
     // How long the source waits for the destination's verdict (verdict.h).
     static constexpr int kVerdictTimeoutMs = 60000;
+    // After a write failed: how long the reason the destination gives (it
+    // refused the stream, then hung up) may take to come back.  Only a
+    // live but silent peer makes this wait its whole length.
+    static constexpr int kReasonWaitMs = 2000;
 
     struct Hooks {
         // Migration thread: has the main thread stop the guest and save

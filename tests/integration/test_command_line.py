@@ -301,6 +301,9 @@ def test_backend_reads_early_mode(start, tmpdir_short):
               '-incoming', 'config:mode=cpr-transfer',
               '-incoming', 'unix:' + os.path.join(tmpdir_short, 'main.sock'), '-incoming', cpr)
     state = b'{"fds": []}'
+    deadline = time.monotonic() + 10
+    while not os.path.exists(cpr_path) and time.monotonic() < deadline:
+        time.sleep(0.01)   # until the new process listens
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(cpr_path)
     s.sendall(b'MCPR' + struct.pack('>III', 1, len(state), 0) + state)
