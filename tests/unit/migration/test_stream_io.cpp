@@ -138,7 +138,10 @@ TEST_CASE("stream io: EINTR in blocked writes and reads is retried") {
     }
     writer.join();
     reader.join();
-    CHECK(g_interrupts == 10);
+    // Ten were sent; two that reach a thread before it runs again arrive
+    // as one (a loaded machine made that happen once in make check).
+    CHECK(g_interrupts >= 1);
+    CHECK(g_interrupts <= 10);
     CHECK(lines.back().starts_with("end 1 records"));
     CHECK(ram == big);
 }
