@@ -31,15 +31,10 @@ FdKind fd_kind(int fd);
 // ("write: Broken pipe"); a write accepting 0 bytes is an EIO Error.
 Result<void> write_all(int fd, FdKind kind, std::span<iovec> iov);
 
-// write_all on a socket with fds attached (SCM_RIGHTS) to its first
-// byte; at most kMaxFdsPerWrite.
-inline constexpr size_t kMaxFdsPerWrite = 16;
-Result<void> write_all_with_fds(int fd, std::span<iovec> iov, std::span<const int> fds);
-
 // Reads at most size bytes into p, at least one unless at end of file;
 // returns the count, 0 meaning end of file.  Error: errno ("read: ...").
 // With `fds` (a socket), descriptors that come with the bytes are
-// appended there (close-on-exec).
+// appended there (close-on-exec; runtime/socket.h recv_with_fds).
 Result<size_t> read_some(int fd, uint8_t* p, size_t size, std::vector<UniqueFd>* fds = nullptr);
 
 }  // namespace molt::migration::stream

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "migration/stream/crc32c.h"
+#include "runtime/socket.h"
 
 namespace molt::migration::stream {
 
@@ -105,8 +106,10 @@ Result<void> StreamWriter::write_section(const SectionInfo& info, std::span<cons
     // A section that went around the buffer (a large payload) cannot
     // carry them.
     if (m_used == 0) return Error("migration stream: section '" + info.id + "' is too large to carry fds");
-    iovec iov[1] = {{m_buffer.get(), m_used}};
-    if (auto r = write_all_with_fds(m_fd.get(), iov, fds); !r) return fail(std::move(r).error());
+    std::string_view bytes(reinterpret_cast<const char*>(m_buffer.get()), m_used);
+    if (auto r = send_with_fds(m_fd.get(), bytes, std::vector<int>(fds.begin(), fds.end())); !r) {
+        return fail(std::move(r).error());
+    }
     m_stats.bytes_written += m_used;
     m_used = 0;
     return ok();

@@ -52,7 +52,7 @@ public:
     // kMaxSectionPayloadBytes, or the write failed.
     Result<void> write_section(const SectionInfo& info, std::span<const uint8_t> payload);
     // The same with file descriptors attached (SCM_RIGHTS, at most
-    // kMaxFdsPerWrite): a UNIX socket stream only; the reader takes them
+    // kMaxFdsPerMessage, runtime/socket.h): a blocking UNIX socket only; the reader takes them
     // with take_fds() - the payload must say how many.
     Result<void> write_section(const SectionInfo& info, std::span<const uint8_t> payload,
                                std::span<const int> fds);
