@@ -126,9 +126,12 @@ def flipping_proxy(listen_path: str, target: str, flip_at: int) -> None:
                 b.sendall(data)
         except OSError:
             pass
-        for s in (a, b):
+        # Only this direction ends: a's writer gets EPIPE from now on, and
+        # what comes the other way (the destination's refusal) still
+        # passes.  (Shutting both sockets down lost that reply at times.)
+        for s, how in ((a, socket.SHUT_RD), (b, socket.SHUT_WR)):
             try:
-                s.shutdown(socket.SHUT_RDWR)
+                s.shutdown(how)
             except OSError:
                 pass
 
