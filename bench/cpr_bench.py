@@ -36,43 +36,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(TOP, 'scripts'))
 import migration_bench  # noqa: E402
-from live_update_demo import Qmp, wait_status  # noqa: E402
-
-# One datagram per millisecond; per datagram "<send time> <answer time|->".
-CLIENT = r'''
-import select, socket, sys, time
-seconds = float(sys.argv[1])
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.setblocking(False)
-sent, answers = {}, {}
-start = time.monotonic()
-next_send, i = start, 0
-while time.monotonic() < start + seconds + 1.0:
-    now = time.monotonic()
-    if now < start + seconds and now >= next_send:
-        s.sendto(b'datagram %d' % i, ('10.9.0.2', 7777))
-        sent[i] = now
-        i += 1
-        next_send += 0.001
-    select.select([s], [], [], 0.0005)
-    while True:
-        try:
-            data, _ = s.recvfrom(2048)
-        except BlockingIOError:
-            break
-        answers.setdefault(int(data.split()[1]), time.monotonic())
-    if now >= start + seconds and len(answers) == len(sent):
-        break
-for n, t in sorted(sent.items()):
-    print('%.6f %s' % (t, '%.6f' % answers[n] if n in answers else '-'))
-'''
+from live_update_demo import CLIENT, Qmp, client_results, longest_wait, wait_status  # noqa: E402
 
 
 def run(*argv: str) -> str:
@@ -80,12 +51,6 @@ def run(*argv: str) -> str:
     if r.returncode != 0:
         raise RuntimeError('%s: %s' % (' '.join(argv), r.stderr.strip()))
     return r.stdout
-
-
-def longest_wait_ms(results: List[Tuple[float, Optional[float]]], begin: float,
-                    end: float) -> float:
-    waits = [a - t for t, a in results if a is not None and begin <= t <= end]
-    return max(waits) * 1e3 if waits else float('nan')
 
 
 def live_update(molt: str, echo: str, size: int, tmp: str) -> Dict[str, Any]:
@@ -124,7 +89,7 @@ def live_update(molt: str, echo: str, size: int, tmp: str) -> Dict[str, Any]:
         procs.append(new)
         while not os.path.exists(cpr):
             time.sleep(0.01)
-        client = subprocess.Popen(in_ns + [sys.executable, '-c', CLIENT, '3.5'],
+        client = subprocess.Popen(in_ns + [sys.executable, '-c', CLIENT, '3.5', '0.001'],
                                   stdout=subprocess.PIPE, text=True)
         procs.append(client)
         time.sleep(1.0)
@@ -152,15 +117,12 @@ def live_update(molt: str, echo: str, size: int, tmp: str) -> Dict[str, Any]:
         q.cmd('migrate', uri='file:' + state)
         q.close()
         out, _ = client.communicate(timeout=60)
-        results = []
-        for line in out.splitlines():
-            t, a = line.split()
-            results.append((float(t), None if a == '-' else float(a)))
+        results = client_results(out)
         calm = [a - t for t, a in results if a is not None and t < t1 - 0.1]
         return {
             'transfer_reported_ms': float(info['downtime']),
-            'transfer_traffic_ms': longest_wait_ms(results, t1 - 0.05, t1 + 0.9),
-            'exec_traffic_ms': longest_wait_ms(results, t2 - 0.05, t2 + 0.9),
+            'transfer_traffic_ms': longest_wait(results, t1 - 0.05, t1 + 0.9),
+            'exec_traffic_ms': longest_wait(results, t2 - 0.05, t2 + 0.9),
             'rtt_ms': statistics.median(calm) * 1e3 if calm else float('nan'),
             'sent': len(results),
             'lost': sum(1 for _, a in results if a is None),

@@ -29,37 +29,34 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import List, Optional, Tuple
 
+# A datagram every INTERVAL seconds for SECONDS, whatever the answers do,
+# then up to 2 s for the last answers; one line per datagram:
+# "<send time> <answer time, or ->" (CLOCK_MONOTONIC, as this process's).
 CLIENT = r'''
 import select, socket, sys, time
-seconds = float(sys.argv[1])
+seconds, interval = float(sys.argv[1]), float(sys.argv[2])
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.setblocking(False)
-sent = {}
-answers = {}
+sent, answers = {}, {}
 start = time.monotonic()
-next_send = start
-i = 0
 while time.monotonic() < start + seconds + 2.0:
     now = time.monotonic()
-    if now < start + seconds and now >= next_send:
-        s.sendto(b'datagram %d' % i, ('10.9.0.2', 7777))
-        sent[i] = now
-        i += 1
-        next_send += 0.01
-    r, _, _ = select.select([s], [], [], 0.002)
-    while r:
+    if now < start + seconds and now >= start + len(sent) * interval:
+        s.sendto(b'datagram %d' % len(sent), ('10.9.0.2', 7777))
+        sent[len(sent)] = now
+    select.select([s], [], [], min(interval / 2, 0.002))
+    while True:
         try:
             data, _ = s.recvfrom(2048)
         except BlockingIOError:
             break
-        n = int(data.split()[1])
-        answers.setdefault(n, time.monotonic())
-    if i and len(answers) == len(sent) and now >= start + seconds:
+        answers.setdefault(int(data.split()[1]), time.monotonic())
+    if now >= start + seconds and len(answers) == len(sent):
         break
-print(len(sent), len(answers))
 for n, t in sorted(sent.items()):
-    print('%.4f %s' % (t, '%.4f' % answers[n] if n in answers else '-'))
+    print('%.6f %s' % (t, '%.6f' % answers[n] if n in answers else '-'))
 '''
 
 MAC = '52:54:00:12:34:56'
@@ -131,10 +128,19 @@ def wait_status(q: Qmp, wanted: tuple, timeout: float = 60.0) -> dict:
     raise TimeoutError('migration status %r' % info)
 
 
-def longest_wait(results: list, begin: float, end: float) -> float:
+def client_results(out: str) -> List[Tuple[float, Optional[float]]]:
+    """CLIENT's lines as (send time, answer time or None)."""
+    results = []
+    for line in out.splitlines():
+        t, a = line.split()
+        results.append((float(t), None if a == '-' else float(a)))
+    return results
+
+
+def longest_wait(results: List[Tuple[float, Optional[float]]], begin: float, end: float) -> float:
     """The longest send -> answer time (ms) of datagrams sent in [begin, end]."""
     waits = [a - t for t, a in results if a is not None and begin <= t <= end]
-    return max(waits) * 1000 if waits else 0.0
+    return max(waits) * 1000 if waits else float('nan')
 
 
 def main() -> int:
@@ -176,7 +182,7 @@ def main() -> int:
         print('molttap0: ifindex %s; the host side is 10.9.0.1' % ifindex)
 
         seconds = 6.0
-        client = subprocess.Popen(in_ns + [sys.executable, '-c', CLIENT, str(seconds)],
+        client = subprocess.Popen(in_ns + [sys.executable, '-c', CLIENT, str(seconds), '0.01'],
                                   stdout=subprocess.PIPE, text=True)
         procs.append(client)
         print('client: a datagram every 10 ms for %.0f s, answers counted' % seconds)
@@ -248,12 +254,8 @@ def main() -> int:
         qe.close()
 
         out, _ = client.communicate(timeout=seconds + 30)
-        lines = out.splitlines()
-        sent, answered = (int(x) for x in lines[0].split())
-        results = []
-        for line in lines[1:]:
-            t, a = line.split()
-            results.append((float(t), None if a == '-' else float(a)))
+        results = client_results(out)
+        sent, answered = len(results), sum(1 for _, a in results if a is not None)
         now_ifindex = run(*in_ns, 'cat', '/sys/class/net/molttap0/ifindex').stdout.strip()
         taps = run(*in_ns, 'ip', '-o', 'link', 'show', 'type', 'tun').stdout.count('\n')
         say('Result')
