@@ -373,15 +373,28 @@ print(sent, len(answered))
 '''
 
 
-def udp_stream(ns: str, seconds: float) -> subprocess.Popen:
-    return subprocess.Popen(['ip', 'netns', 'exec', ns, '/usr/bin/python3', '-c', LOSS_CLIENT,
-                             str(seconds)], stdout=subprocess.PIPE, text=True)
-
-
-def sent_and_answered(client: subprocess.Popen, seconds: float) -> tuple:
-    out, _ = client.communicate(timeout=seconds + 30 * time_scale())
+def under_traffic(ns: str, update):
+    """Runs update() while LOSS_CLIENT sends a datagram every 10 ms through
+    the TAP (from 0.7 s before it); returns (sent, answered, update's
+    result)."""
+    seconds = 2 + 2 * time_scale()
+    client = subprocess.Popen(['ip', 'netns', 'exec', ns, '/usr/bin/python3', '-c', LOSS_CLIENT,
+                               str(seconds)], stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.7 * time_scale())   # answers from the old process first
+        result = update()
+        out, _ = client.communicate(timeout=seconds + 30 * time_scale())
+    finally:
+        if client.poll() is None:
+            client.kill()
+            client.wait()
     sent, answered = (int(x) for x in out.split())
-    return sent, answered
+    return sent, answered, result
+
+
+def migrate_and_wait(q, args: dict) -> dict:
+    q.ok('migrate', args)
+    return base.wait_status(q, ('completed', 'failed'))
 
 
 def tap_links(ns: str) -> dict:
@@ -419,18 +432,9 @@ def test_cpr_transfer_hands_the_tap_over_without_losing_a_datagram(netns, start,
     wait_for_path(cpr)
     q = src.connect()
     q.ok('migrate-set-parameters', {'mode': 'cpr-transfer', 'backend-transfer': ['virtio-net-tap']})
-    seconds = 2 + 2 * time_scale()
-    client = udp_stream(netns, seconds)
-    try:
-        time.sleep(0.7 * time_scale())   # answers from the old process first
-        q.ok('migrate', {'channels': channels(main, cpr)})
-        info = base.wait_status(q, ('completed', 'failed'))
-        assert info['status'] == 'completed', info
-        sent, answered = sent_and_answered(client, seconds)
-    finally:
-        if client.poll() is None:
-            client.kill()
-            client.wait()
+    sent, answered, info = under_traffic(netns, lambda: migrate_and_wait(
+        q, {'channels': channels(main, cpr)}))
+    assert info['status'] == 'completed', info
     assert sent > 100 and answered == sent, (sent, answered, info)
     assert tap_links(netns) == before   # the same interface, and only it
     qd = dst.connect()
@@ -501,18 +505,9 @@ def test_local_migration_hands_the_tap_over_in_the_stream(netns, start, tmpdir_s
     q = src.connect()
     q.ok('migrate-set-parameters', {'backend-transfer': ['virtio-net-tap'],
                                     'max-bandwidth': 1 << 40})
-    seconds = 2 + 2 * time_scale()
-    client = udp_stream(netns, seconds)
-    try:
-        time.sleep(0.7 * time_scale())
-        q.ok('migrate', {'uri': 'unix:' + main})
-        info = base.wait_status(q, ('completed', 'failed'))
-        assert info['status'] == 'completed', info
-        sent, answered = sent_and_answered(client, seconds)
-    finally:
-        if client.poll() is None:
-            client.kill()
-            client.wait()
+    sent, answered, info = under_traffic(netns, lambda: migrate_and_wait(
+        q, {'uri': 'unix:' + main}))
+    assert info['status'] == 'completed', info
     assert sent > 100 and answered == sent, (sent, answered)
     assert tap_links(netns) == before
     assert dst.connect().ok('query-status')['status'] == 'running'
@@ -559,17 +554,11 @@ def test_cpr_exec_keeps_the_tap_and_every_datagram(netns, start, tmpdir_short):
                '-incoming', 'file:' + state]
     q.ok('migrate-set-parameters', {'mode': 'cpr-exec', 'cpr-exec-command': command,
                                     'backend-transfer': ['virtio-net-tap']})
-    seconds = 2 + 2 * time_scale()
-    client = udp_stream(netns, seconds)
-    try:
-        time.sleep(0.7 * time_scale())
+
+    def update():
         q.ok('migrate', {'uri': 'file:' + state})
-        qn = reconnect(src)
-        sent, answered = sent_and_answered(client, seconds)
-    finally:
-        if client.poll() is None:
-            client.kill()
-            client.wait()
+        return reconnect(src)
+    sent, answered, qn = under_traffic(netns, update)
     assert sent > 100 and answered == sent, (sent, answered)
     assert tap_links(netns) == before
     assert qn.ok('query-status')['status'] == 'running'
