@@ -35,7 +35,7 @@ public:
     SigintGuard() {
         struct sigaction sa {};
         sa.sa_handler = on_sigint;
-        sa.sa_flags = SA_RESETHAND;
+        sa.sa_flags = static_cast<int>(SA_RESETHAND);
         sigemptyset(&sa.sa_mask);
         sigaction(SIGINT, &sa, &m_old);
     }

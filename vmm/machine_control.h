@@ -59,7 +59,7 @@ public:
         if (!m_fd) return Error::from_errno(errno, "-serial stdio: stdin");
         fcntl(m_fd.get(), F_SETFL, fcntl(m_fd.get(), F_GETFL) | O_NONBLOCK);
         int fd = m_fd.get();
-        Result<void> r = loop.add(fd, EPOLLIN, [this, &loop, &machine, fd](uint32_t) {
+        Result<void> r = loop.add(fd, EPOLLIN, [&loop, &machine, fd](uint32_t) {
             uint8_t buf[4096];
             ssize_t n = read(fd, buf, sizeof(buf));
             if (n > 0) {

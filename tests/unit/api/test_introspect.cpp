@@ -113,7 +113,8 @@ TEST_CASE("introspection: names masked, built-ins are the JSON types, references
     std::set<std::string> masked;
     for (const auto& [name, e] : s.by_name) {
         const std::string meta = str_of(*e, "meta-type");
-        INFO(Json(*e).str());
+        const std::string entry_text = Json(*e).str();   // (INFO cannot capture a binding)
+        INFO(entry_text);
         if (meta == "builtin") {
             REQUIRE(json_types.count(name) == 1);
             CHECK(str_of(*e, "json-type") == json_types.at(name));

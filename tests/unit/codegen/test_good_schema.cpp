@@ -68,7 +68,11 @@ TEST_CASE("good schema: round-trip vectors, through the registry and typed") {
     REQUIRE(doc->value().Size() >= 100);
     size_t index = 0;
     for (const auto& vec : doc->value().GetArray()) {
-        const auto [type, input_ptr, input_text, expected, is_error] = read_trip_vector(vec, index);
+        const auto t = read_trip_vector(vec, index);   // (no binding: doctest's INFO captures)
+        const std::string& type = t.type;
+        const std::string& input_text = t.input_text;
+        const JsonValue* input_ptr = t.input;
+        const std::string& expected = t.expected;
         const JsonValue& input = *input_ptr;
         INFO("vector " << index << ": " << type << " " << input_text);
 

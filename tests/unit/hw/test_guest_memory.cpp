@@ -129,7 +129,7 @@ TEST_CASE("DirtyBitmap: merge at a first page, aligned or not") {
     dirty.merge(std::vector<uint64_t>{0x1}, 299);
     dirty.merge(std::vector<uint64_t>{0x2}, 299);       // page 300: beyond, ignored
     std::vector<uint64_t> bits = dirty.take();
-    for (uint64_t p : {128, 130, 255, 3, 5, 130, 299}) CHECK(bit(bits, p));
+    for (uint64_t p : std::initializer_list<uint64_t>{128, 130, 255, 3, 5, 130, 299}) CHECK(bit(bits, p));
     size_t n = 0;
     for (uint64_t w : bits) n += static_cast<size_t>(__builtin_popcountll(w));
     CHECK(n == 6);

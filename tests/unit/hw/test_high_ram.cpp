@@ -56,10 +56,15 @@ std::vector<uint64_t> memory_reg(const std::vector<uint8_t>& fdt) {
     int node = fdt_path_offset(fdt.data(), "/memory@0");
     REQUIRE(node >= 0);
     int len = 0;
-    const auto* reg = static_cast<const fdt64_t*>(fdt_getprop(fdt.data(), node, "reg", &len));
+    const auto* reg = static_cast<const uint8_t*>(fdt_getprop(fdt.data(), node, "reg", &len));
     REQUIRE(reg != nullptr);
     std::vector<uint64_t> out;
-    for (int i = 0; i < len / 8; ++i) out.push_back(fdt64_to_cpu(reg[i]));
+    // Properties are only 4-byte aligned: each cell is read by copying.
+    for (int i = 0; i < len / 8; ++i) {
+        fdt64_t cell;
+        std::memcpy(&cell, reg + 8 * i, sizeof(cell));
+        out.push_back(fdt64_to_cpu(cell));
+    }
     return out;
 }
 

@@ -27,7 +27,7 @@ TEST_CASE("lane_pages deals 2 MiB chunks round-robin, each page to one channel")
     const size_t pages = 5 * kLaneChunkPages + 100;   // a partial last chunk
     std::vector<uint64_t> dirty((pages + 63) / 64);
     for (size_t p = 0; p < pages; p += 3) dirty[p / 64] |= uint64_t{1} << (p % 64);
-    for (size_t lanes : {1, 2, 3, 8}) {
+    for (size_t lanes : {size_t{1}, size_t{2}, size_t{3}, size_t{8}}) {
         std::vector<std::vector<uint64_t>> parts;
         for (size_t i = 0; i < lanes; ++i) parts.push_back(lane_pages(dirty, i, lanes));
         for (size_t p = 0; p < pages; ++p) {

@@ -22,8 +22,9 @@ TEST_CASE("stream crc32c: the check value, both paths, continuation") {
     std::mt19937 rng(1);
     for (auto& b : data) b = static_cast<uint8_t>(rng());
     // Lengths around the hardware path's three 1 KiB lanes, too.
-    for (size_t len : {0, 1, 7, 8, 9, 63, 64, 4095, 4096, 3071, 3072, 3073, 6144, 6150, 40000}) {
-        for (size_t start : {0, 1, 3}) {
+    for (size_t len : std::initializer_list<size_t>{0, 1, 7, 8, 9, 63, 64, 4095, 4096, 3071, 3072, 3073, 6144,
+                                                     6150, 40000}) {
+        for (size_t start : std::initializer_list<size_t>{0, 1, 3}) {
             auto s = std::span(data).subspan(0, len).subspan(std::min(start, len));
             CHECK(crc32c(s) == crc32c_portable(s));
             size_t half = s.size() / 2;
