@@ -2,15 +2,24 @@
 #
 #   make run     install what is missing, build, run molt's main job
 #   make check   install what is missing, build, run every test lane this
-#                machine can run; the last line is "N passed, N failed, N skipped"
+#                machine can run - the main build's, then the sanitizer
+#                lane's (check-sanitize); the last line is
+#                "N passed, N failed, N skipped" over both
+#   make check-sanitize   only the sanitizer lane: a clang build with ASan
+#                + UBSan (LeakSanitizer with ASan) in SAN_BUILD, its unit,
+#                integration and fuzz-replay tests (docs/hardening.md)
 #   make bench   build and run the benchmarks in bench/
 #
-# Variables: BUILD (build directory, default build).
+# Variables: BUILD (build directory, default build), SAN_BUILD (the
+# sanitizer lane's, default build-san).
 BUILD ?= build
+SAN_BUILD ?= build-san
 PYTHON ?= /usr/bin/python3
 MESON_SETUP_OPTS ?= -Dwerror=true
+SAN_SETUP_OPTS ?= -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false
+SAN_SUITES = --suite unit --suite cli --suite integration --suite fuzz --suite sanitizer
 
-.PHONY: all deps setup build check run bench clean
+.PHONY: all deps setup build check check-sanitize sanitize-lane run bench clean
 
 all: build
 
@@ -30,7 +39,24 @@ build: setup
 # (make then adds its own error line on stderr).
 check: build
 	@meson test -C $(BUILD) --print-errorlogs || true
-	@$(PYTHON) scripts/test-summary.py $(BUILD)/meson-logs/testlog.json
+	@$(MAKE) --no-print-directory sanitize-lane
+	@$(PYTHON) scripts/test-summary.py $(BUILD)/meson-logs/testlog.json \
+		$(SAN_BUILD)/meson-logs/testlog.json
+
+check-sanitize: sanitize-lane
+	@$(PYTHON) scripts/test-summary.py $(SAN_BUILD)/meson-logs/testlog.json
+
+$(SAN_BUILD)/build.ninja:
+	@$(MAKE) --no-print-directory deps
+	CC=clang CXX=clang++ meson setup $(SAN_BUILD) $(SAN_SETUP_OPTS)
+
+# The lane's tests; its reports directory starts empty (tests/meson.build).
+# A build that fails leaves no testlog: the summary counts the lane failed.
+sanitize-lane: $(SAN_BUILD)/build.ninja
+	@rm -f $(SAN_BUILD)/meson-logs/testlog.json
+	@rm -rf $(SAN_BUILD)/sanitizer-reports && mkdir -p $(SAN_BUILD)/sanitizer-reports
+	@ninja -C $(SAN_BUILD) && meson test -C $(SAN_BUILD) --no-rebuild --print-errorlogs \
+		$(SAN_SUITES) || true
 
 run: build
 	@scripts/demo.sh $(BUILD)
@@ -39,4 +65,4 @@ bench: build
 	@$(PYTHON) bench/run.py $(BUILD)
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(SAN_BUILD)

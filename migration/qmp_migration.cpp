@@ -4,6 +4,7 @@
 // MigrationControl (vmm/migration_control.h).
 #include "cli/command_line.h"
 #include "qapi-commands-migration.h"
+#include "runtime/fault_inject.h"
 #include "vmm/context.h"
 #include "vmm/migration_control.h"
 
@@ -70,7 +71,9 @@ Result<void> qmp_migrate(Context& ctx, const std::optional<std::string>& uri,
 Result<void> qmp_migrate_incoming(Context& ctx, const std::optional<std::string>& uri,
                                   const std::optional<std::vector<MigrationChannel>>& channels,
                                   std::optional<bool> exit_on_error) {
-    if (!ctx.vmm.incoming_defer) return Error("'-incoming' was not specified on the command line");
+    if (!ctx.vmm.incoming_defer && !ctx.vmm.migration->incoming_retry_allowed()) {
+        return Error("'-incoming' was not specified on the command line");
+    }
     Addresses a = MOLT_TRY(addresses(uri, channels));
     if (a.cpr) return Error("the cpr channel can only be given on the command line (-incoming)");
     return ctx.vmm.migration->incoming(a.main, exit_on_error.value_or(true));
@@ -79,6 +82,10 @@ Result<void> qmp_migrate_incoming(Context& ctx, const std::optional<std::string>
 Result<void> qmp_migrate_cancel(Context& ctx) {
     ctx.vmm.migration->cancel();
     return ok();
+}
+
+Result<void> qmp_x_inject_fault(Context&, const std::string& point, std::optional<uint64_t> nth) {
+    return fault::arm(point, nth.value_or(1));
 }
 
 }  // namespace molt::api

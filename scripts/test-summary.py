@@ -12,8 +12,11 @@ doctest's summary line ("[doctest] test cases: N | N passed | N failed |
 N skipped"), or else the test itself as one.  A test Meson saw fail
 counts at least one failure even if its output claimed otherwise (a
 crash after the summary, a timeout).  Exit status 1 if anything failed.
+With several logs (make check's lanes: the main build and the sanitizer
+build) the totals are over all of them; a log that is missing counts as
+one failure (a lane that did not run).
 
-Usage: test-summary.py BUILDDIR/meson-logs/testlog.json
+Usage: test-summary.py BUILDDIR/meson-logs/testlog.json [MORE.json ...]
 """
 
 import json
@@ -51,15 +54,16 @@ def counts(test: Dict[str, object]) -> Tuple[int, int, int]:
 
 def main() -> int:
     total = [0, 0, 0]
-    try:
-        with open(sys.argv[1], encoding='utf-8') as fp:
-            for line in fp:
-                if line.strip():
-                    for i, n in enumerate(counts(json.loads(line))):
-                        total[i] += n
-    except (OSError, ValueError) as err:
-        print('test-summary: %s' % err, file=sys.stderr)
-        total[1] += 1
+    for path in sys.argv[1:]:
+        try:
+            with open(path, encoding='utf-8') as fp:
+                for line in fp:
+                    if line.strip():
+                        for i, n in enumerate(counts(json.loads(line))):
+                            total[i] += n
+        except (OSError, ValueError) as err:
+            print('test-summary: %s' % err, file=sys.stderr)
+            total[1] += 1
     print('%d passed, %d failed, %d skipped' % tuple(total))
     return 1 if total[1] else 0
 

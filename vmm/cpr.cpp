@@ -7,6 +7,7 @@
 #include <cerrno>
 
 #include "qapi-types-sockets.h"
+#include "runtime/fault_inject.h"
 #include "runtime/socket.h"
 #include "vmm/vmm.h"
 
@@ -48,6 +49,7 @@ Result<CprIncoming> receive_cpr_state(const cli::CommandLine& cl, const migratio
     if (!cl.incoming_pending()) return in;
     api::MigMode mode = params.mode();
     if (mode == api::MigMode::CprExec) {
+        MOLT_TRY(fault::check("cpr-receive-state"));
         in.state = MOLT_TRY(migration::CprState::from_exec_env());
         return in;
     }
@@ -65,7 +67,9 @@ Result<CprIncoming> receive_cpr_state(const cli::CommandLine& cl, const migratio
     // Only a process of this user may hand over memory and TAPs.
     Result<void> same = check_peer_is_same_user(conn->get());
     if (!same) return Error(same.error()).with_context("cpr channel unix:" + path);
-    Result<migration::CprState> state = migration::CprState::receive(conn->get(), kCprStateTimeoutMs);
+    Result<void> step = fault::check("cpr-receive-state");
+    Result<migration::CprState> state = step ? migration::CprState::receive(conn->get(), kCprStateTimeoutMs)
+                                             : Result<migration::CprState>(step.error());
     if (!state) return Error(state.error()).with_context("cpr channel unix:" + path);
     in.state = std::move(*state);
     in.channel = std::move(*conn);

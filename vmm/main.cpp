@@ -20,6 +20,7 @@
 #include "qapi-init-commands.h"
 #include "qapi-introspect.h"
 #include "runtime/event_loop.h"
+#include "runtime/fault_inject.h"
 #include "runtime/qmp/server.h"
 #include "vmm/context.h"
 #include "vmm/cpr.h"
@@ -108,6 +109,7 @@ Result<void> serve_while(EventLoop& loop, const Vmm& vmm, Pred more) {
 
 Result<void> run(const cli::CommandLine& cl) {
     UniqueFd signals = MOLT_TRY(block_signals());
+    MOLT_TRY(fault::arm_from_environment());   // tests (runtime/fault_inject.h)
     MOLT_TRY(check_supported(cl));
     migration::ParameterStore params = MOLT_TRY(build_parameters(cl));
     Daemon daemon = MOLT_TRY(Daemon::start(cl.daemonize));

@@ -13,6 +13,7 @@
 #include "migration/engine/tap_transfer.h"
 #include "qapi-events-migration.h"
 #include "qapi-types-sockets.h"
+#include "runtime/fault_inject.h"
 #include "runtime/socket.h"
 #include "vmm/cpr.h"
 #include "vmm/exec_helper.h"
@@ -147,6 +148,7 @@ Result<void> MigrationControl::migrate(const api::MigrationAddress& addr,
     if (!shared) MOLT_TRY(m_vmm.machine->start_dirty_log());   // shared RAM is not sent
     m_start = Clock::now();
     m_error.reset();
+    m_doubtful_channel.reset();
     m_total_ms.reset();
     m_downtime_ms.reset();
     m_pass = 0;
@@ -201,7 +203,8 @@ void MigrationControl::serve_stop_request() {
     api::RunState before = m_vmm.run_state->state();
     m_was_running = m_vmm.run_state->finish_migrate();
     m_stopped = true;
-    Result<api::MachineState> state = m_vmm.machine->save_state();
+    Result<void> step = fault::check("src-save-state");
+    Result<api::MachineState> state = step ? m_vmm.machine->save_state() : Result<api::MachineState>(step.error());
     if (state) {
         migration::SavedVm vm{};
         vm.status.running = m_was_running;
@@ -228,6 +231,8 @@ void MigrationControl::serve_stop_request() {
 void MigrationControl::finish_outgoing() {
     m_final = m_out->stats();
     std::optional<Error> e = m_out->error();
+    bool in_doubt = m_out->in_doubt();
+    m_doubtful_channel = m_out->held_channel();   // until the next migration
     m_out.reset();
     (void)m_vmm.machine->stop_dirty_log();
     m_throttle = 0;
@@ -235,7 +240,13 @@ void MigrationControl::finish_outgoing() {
     Clock::time_point now = Clock::now();
     m_total_ms = ms_between(m_start, now);
     if (e) {
-        if (m_stopped) m_vmm.run_state->migration_failed(m_was_running);
+        // In doubt, the guest stays paused: it may be running on the
+        // destination (cont here is the operator's decision).
+        if (m_stopped) m_vmm.run_state->migration_failed(m_was_running && !in_doubt);
+        if (in_doubt) {
+            e = Error(*e).with_context("the destination's verdict is unknown, the guest may run there: "
+                                       "it stays paused here");
+        }
         bool cancelled = m_status == MigrationStatus::Cancelling;
         m_error = e->message();
         set_status(cancelled ? MigrationStatus::Cancelled : MigrationStatus::Failed);
@@ -276,10 +287,12 @@ Error MigrationControl::exec_new_process() {
     for (const std::string& a : command) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
     if (m_vmm.events) m_vmm.events->flush_all(200);
-    execvp(argv[0], argv.data());
-    int err = errno;
+    Result<void> step = fault::check("cpr-exec");
+    if (step) execvp(argv[0], argv.data());
+    int err = step ? errno : 0;
     unsetenv(migration::kCprExecEnv);
     (void)m_exec_state->set_cloexec(true);
+    if (!step) return Error(step.error()).with_context("cpr-exec");
     return Error::from_errno(err, "cpr-exec: cannot execute '" + command[0] + "'");
 }
 
@@ -313,7 +326,9 @@ Result<void> MigrationControl::poll() {
 Result<void> MigrationControl::incoming(const api::MigrationAddress& addr, bool exit_on_error) {
     if (m_in || m_listener.fd) return Error("The incoming migration has already been started");
     if (!m_vmm.machine) return Error("there is no machine to receive a migration into");
-    m_exit_on_error = exit_on_error;
+    // cpr-exec: the old program is gone; exiting would lose the guest.
+    m_exit_on_error = exit_on_error && m_vmm.params.mode() != api::MigMode::CprExec;
+    m_retry_allowed = false;
     m_listener = MOLT_TRY(migration::open_incoming(addr, named_fds()));
     m_start = Clock::now();
     if (!m_listener.listening) {
@@ -349,6 +364,7 @@ Result<bool> MigrationControl::load_incoming() {
     if (std::optional<Error> e = m_in->error()) return *e;
     migration::SavedVm vm = MOLT_TRY(migration::decode_vm(m_in->take_sections()));
     MOLT_TRY(adopt_taps(m_in->take_taps()));
+    MOLT_TRY(fault::check("dst-load-state"));
     MOLT_TRY(m_vmm.machine->load_state(vm.machine));
     return vm.status.running;
 }
@@ -376,6 +392,7 @@ Result<void> MigrationControl::adopt_taps(std::vector<migration::ReceivedTap> ta
     for (migration::ReceivedTap& t : taps) {
         size_t i = 0;
         while (m.net_id(i) != t.device_id) ++i;
+        MOLT_TRY(fault::check("dst-adopt-tap"));
         Result<hw::virtio::Tap> tap = hw::virtio::Tap::adopt(std::move(t.fds[0]));
         if (!tap) return Error(tap.error()).with_context("the TAP of '" + t.device_id + "'");
         m.net_adopt_tap(i, std::move(*tap));
@@ -386,7 +403,8 @@ Result<void> MigrationControl::adopt_taps(std::vector<migration::ReceivedTap> ta
 Result<void> MigrationControl::finish_incoming() {
     Result<bool> r = load_incoming();
     if (m_in->wants_verdict()) {
-        Result<void> sent = m_in->send_verdict(r ? std::nullopt : std::optional(r.error().message()));
+        Result<void> step = fault::check("dst-verdict");
+        Result<void> sent = step ? m_in->send_verdict(r ? std::nullopt : std::optional(r.error().message())) : step;
         // The source resumes the guest unless it hears OK: never run it here then.
         if (r && !sent) r = sent.error();
     }
@@ -397,6 +415,7 @@ Result<void> MigrationControl::finish_incoming() {
         m_error = r.error().message();
         set_status(MigrationStatus::Failed);
         if (m_exit_on_error) return Error("load of migration failed: " + *m_error);
+        m_retry_allowed = m_vmm.params.mode() == api::MigMode::CprExec;
         return ok();
     }
     set_status(MigrationStatus::Completed);

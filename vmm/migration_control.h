@@ -39,6 +39,9 @@ public:
     // cpr: the cpr channel (mode cpr-transfer only).
     Result<void> migrate(const api::MigrationAddress& addr, const std::optional<api::MigrationAddress>& cpr);
     Result<void> incoming(const api::MigrationAddress& addr, bool exit_on_error);
+    // cpr-exec's new program whose load failed: it is the only process
+    // with the guest, so it stays and migrate-incoming may try again.
+    bool incoming_retry_allowed() const { return m_retry_allowed; }
     void cancel();
     api::MigrationInfo info() const;
     // After every main-loop wake-up.  An Error: molt must exit with it
@@ -78,6 +81,8 @@ private:
     std::unique_ptr<migration::Incoming> m_in;
     migration::Channel m_listener;
     bool m_exit_on_error = true;
+    bool m_retry_allowed = false;
+    UniqueFd m_doubtful_channel;   // a verdict in doubt: its channel stays open
     uint64_t m_pass = 0;
     int m_throttle = 0;   // auto-converge's percentage, as applied
     bool m_was_running = false;

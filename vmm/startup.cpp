@@ -1,6 +1,7 @@
 // Start-up steps; see startup.h.
 #include "vmm/startup.h"
 
+#include "runtime/fault_inject.h"
 #include "vmm/migration_control.h"
 
 #include <fcntl.h>
@@ -284,6 +285,7 @@ Result<std::vector<hw::NetSetup>> open_nets(const cli::CommandLine& cl,
                 Result<UniqueFd> fd = early.cpr ? early.cpr->take(hw::virtio::Tap::cpr_fd_name(id), 0)
                                                 : Result<UniqueFd>(Error("no CPR state"));
                 if (!fd) return Error(fd.error()).with_context(where + ": backend-transfer");
+                MOLT_TRY(fault::check("cpr-adopt-tap"));
                 tap = hw::virtio::Tap::adopt(std::move(*fd));
                 how = "adopted";
             } else {

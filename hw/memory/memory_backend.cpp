@@ -14,6 +14,8 @@
 #include <iterator>
 #include <optional>
 
+#include "runtime/fault_inject.h"
+
 namespace molt::hw {
 
 namespace {
@@ -169,6 +171,7 @@ Result<std::unique_ptr<MemoryBackend>> MemoryBackend::create(
         }
         // The previous molt's memory, guest RAM and all, mapped again.
         if (!early.cpr) return Error(what + ": no CPR state arrived from the previous molt");
+        MOLT_TRY(fault::check("cpr-adopt-ram"));
         Result<UniqueFd> fd = early.cpr->take(cpr_fd_name(opts.id), 0);
         if (!fd) return Error(fd.error()).with_context(what);
         struct stat st {};

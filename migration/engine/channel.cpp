@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <vector>
 
+#include "runtime/fault_inject.h"
 #include "qapi-types-sockets.h"
 #include "runtime/socket.h"
 
@@ -130,6 +131,7 @@ Result<Channel> open(const api::MigrationAddress& a, bool outgoing, const TakeNa
 }  // namespace
 
 Result<Channel> open_outgoing(const api::MigrationAddress& a, const TakeNamedFd& named) {
+    MOLT_TRY(fault::check("src-connect"));
     return open(a, true, named);
 }
 

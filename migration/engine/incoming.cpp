@@ -8,6 +8,7 @@
 #include "migration/engine/tap_transfer.h"
 #include "migration/engine/verdict.h"
 #include "migration/stream/reader.h"
+#include "runtime/fault_inject.h"
 
 namespace molt::migration {
 
@@ -86,6 +87,7 @@ Result<void> Incoming::send_verdict(const std::optional<std::string>& error) {
 
 Result<void> Incoming::receive_from(stream::StreamReader& reader) {
     MOLT_TRY(reader.read_header());
+    MOLT_TRY(fault::check("dst-header"));
     UntouchedPages untouched(m_ram);
     // With a single CPU the prefault thread would only take time from
     // the receiver (the nested KVM lane's guest: migrations there slowed
@@ -95,8 +97,10 @@ Result<void> Incoming::receive_from(stream::StreamReader& reader) {
         stream::Record rec = MOLT_TRY(reader.next());
         m_bytes.store(reader.offset(), std::memory_order_relaxed);
         if (auto* ram = std::get_if<stream::RamRecord>(&rec)) {
+            MOLT_TRY(fault::check("dst-ram"));
             MOLT_TRY(receive_ram(reader, *ram, m_ram, &untouched, m_prefault.get()));
         } else if (auto* section = std::get_if<stream::SectionRecord>(&rec)) {
+            MOLT_TRY(fault::check("dst-section"));
             if (section->info.id == kMultifdSection) {
                 MOLT_TRY(start_lanes(*section));
                 continue;

@@ -10,6 +10,7 @@
 
 #include "migration/engine/multifd.h"
 #include "migration/engine/verdict.h"
+#include "runtime/fault_inject.h"
 #include "runtime/socket.h"
 
 namespace molt::migration {
@@ -210,6 +211,7 @@ Result<void> Outgoing::precopy(stream::StreamWriter& w, RateLimiter& limiter) {
     Result<std::vector<uint64_t>> synced = m_machine.sync_dirty_log();
     if (!synced) return synced.error();
     for (uint32_t pass = 1;; ++pass) {
+        MOLT_TRY(fault::check("src-ram"));
         uint64_t before = position(w);
         double took = MOLT_TRY(send_pass(w, m_dirty, limiter, true));
         MOLT_TRY(w.write_iteration_end(pass));
@@ -234,6 +236,7 @@ Result<std::vector<DeviceSection>> Outgoing::hand_over() {
     Result<std::vector<DeviceSection>> sections = m_hooks.stop_and_save();
     if (!sections) return sections.error();
     const OutgoingConfig::Cpr& cpr = *m_config.cpr;
+    MOLT_TRY(fault::check("cpr-connect"));
     Result<UniqueFd> sock = connect_unix(cpr.path);
     if (!sock) return Error(sock.error()).with_context("cpr channel unix:" + cpr.path);
     // The guest's memory goes only to a process of this user.
@@ -241,6 +244,7 @@ Result<std::vector<DeviceSection>> Outgoing::hand_over() {
     if (!same) return Error(same.error()).with_context("cpr channel unix:" + cpr.path);
     m_raw_fd.store(sock->get());
     if (m_cancel.load()) return Error("migration cancelled");
+    MOLT_TRY(fault::check("cpr-send-state"));
     MOLT_TRY(cpr.state->send(sock->get()));
     // Half-closed: the new process reads to the end, adopts the fds,
     // listens on the main address, then hangs up.
@@ -268,6 +272,18 @@ Result<void> Outgoing::migrate() {
     Result<void> r = send_stream(w, return_path, std::move(saved));
     if (r && return_path) {
         UniqueFd fd = w.release_fd();
+        // The whole stream went: from here the destination may run the
+        // guest.  Not learning its verdict for a reason on this side
+        // leaves the outcome in doubt - the guest must not run here too.
+        Result<void> step = fault::check("src-verdict");
+        if (!step) {
+            // The connection stays open (held_channel()): closing it could
+            // make the destination's OK fail to send, and then neither
+            // side would run the guest.
+            m_in_doubt.store(true);
+            m_held = std::move(fd);
+            return step;
+        }
         return await_verdict(fd.get(), kVerdictTimeoutMs);
     }
     if (!r && return_path && !m_cancel.load()) {
@@ -283,6 +299,7 @@ Result<void> Outgoing::send_stream(stream::StreamWriter& w, bool return_path,
                                    std::optional<std::vector<DeviceSection>> saved) {
     Clock::time_point setup_start = Clock::now();
     MOLT_TRY(w.write_header());
+    MOLT_TRY(fault::check("src-header"));
     if (return_path) MOLT_TRY(w.write_section(return_path_section_info(), {}));
     MOLT_TRY(open_lanes(w));
     RateLimiter limiter(m_config.max_bandwidth);
@@ -315,8 +332,10 @@ Result<void> Outgoing::send_stream(stream::StreamWriter& w, bool return_path,
         auto bytes = std::span(reinterpret_cast<const uint8_t*>(d.payload.data()), d.payload.size());
         std::vector<int> fds;
         for (const UniqueFd& fd : d.fds) fds.push_back(fd.get());
+        MOLT_TRY(fault::check("src-section"));
         MOLT_TRY(w.write_section(d.info, bytes, fds));
     }
+    MOLT_TRY(fault::check("src-end"));
     MOLT_TRY(w.write_end());
     s = stats();
     s.transferred = position(w);

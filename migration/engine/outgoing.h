@@ -126,6 +126,12 @@ public:
     bool finished() const { return m_finished.load(std::memory_order_acquire); }
     // Once finished(): how it ended.
     std::optional<Error> error() const;
+    // Once finished() with an error: the stream went whole but the
+    // destination's verdict was not learnt (src-verdict) - it may run the
+    // guest, so this side must not resume it.
+    bool in_doubt() const { return m_in_doubt.load(); }
+    // In doubt: the main channel, still open, for the caller to keep.
+    UniqueFd held_channel() { return std::move(m_held); }
     OutgoingStats stats() const;
 
 private:
@@ -169,6 +175,8 @@ private:
     std::vector<Lane> m_lanes;   // multifd's RAM channels (migration thread; fds under m_lock)
     std::atomic<bool> m_cancel{false};
     std::atomic<bool> m_finished{false};
+    std::atomic<bool> m_in_doubt{false};
+    UniqueFd m_held;   // (set by the migration thread before m_finished)
     mutable std::mutex m_lock;
     OutgoingStats m_stats;
     std::optional<Error> m_error;

@@ -44,6 +44,7 @@ Error StreamReader::truncated(std::string_view where) const {
 }
 
 Result<void> StreamReader::read_exact(uint8_t* p, size_t size, std::string_view where) {
+    if (size == 0) return ok();   // (an empty payload's p may be null: no memcpy)
     size_t done = std::min(size, m_end - m_pos);
     std::memcpy(p, m_buffer.get() + m_pos, done);
     m_pos += done;

@@ -56,6 +56,7 @@ Result<void> StreamWriter::flush() {
 }
 
 Result<void> StreamWriter::append(std::span<const uint8_t> data) {
+    if (data.empty()) return ok();   // (an empty payload's data() may be null: no memcpy)
     // Large data goes beside the buffer; what remains fits once flushed.
     if (data.size() >= std::min(kDirectWriteBytes, m_buffer_size)) {
         MOLT_TRY(write_iov(std::span(m_buffer.get(), m_used), data));

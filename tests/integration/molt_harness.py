@@ -78,12 +78,12 @@ class Qmp:
     """One QMP connection."""
 
     def __init__(self, path: Optional[str] = None, sock: Optional[socket.socket] = None,
-                 negotiate: bool = True) -> None:
+                 negotiate: bool = True, timeout: float = 10) -> None:
         if sock is None:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.connect(path)
         self.sock = sock
-        self.sock.settimeout(10)
+        self.sock.settimeout(timeout)
         self.buf = b''
         self.events: List[Dict[str, Any]] = []
         self.greeting = self.recv_raw()
@@ -162,7 +162,8 @@ class Molt:
     count = 0
 
     def __init__(self, tmpdir: str, *args: str, qmp: bool = True,
-                 wait: bool = True, netns: Optional[str] = None) -> None:
+                 wait: bool = True, netns: Optional[str] = None,
+                 env: Optional[Dict[str, str]] = None) -> None:
         Molt.count += 1
         self.qmp_path = os.path.join(tmpdir, 'qmp%d.sock' % Molt.count)
         # ip netns exec runs molt in place of itself: proc.pid is molt's.
@@ -172,7 +173,8 @@ class Molt:
         argv += list(args)
         self.argv = argv
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
+                                     stderr=subprocess.PIPE, text=True,
+                                     env=dict(os.environ, **env) if env else None)
         if qmp and wait:
             wait_for_socket(self.qmp_path, self.proc)
 
