@@ -56,7 +56,7 @@ sanitize-lane: $(SAN_BUILD)/build.ninja
 	@rm -f $(SAN_BUILD)/meson-logs/testlog.json
 	@rm -rf $(SAN_BUILD)/sanitizer-reports && mkdir -p $(SAN_BUILD)/sanitizer-reports
 	@ninja -C $(SAN_BUILD) && meson test -C $(SAN_BUILD) --no-rebuild --print-errorlogs \
-		$(SAN_SUITES) || true
+		--timeout-multiplier 3 $(SAN_SUITES) || true
 
 run: build
 	@scripts/demo.sh $(BUILD)

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -36,6 +37,14 @@ inline std::optional<virtio::Tap> open_tap() {
     if (!can_make_taps()) return std::nullopt;
     if (!in_namespace) {
         REQUIRE(unshare(CLONE_NEWNET) == 0);
+        // No IPv6 on the new TAPs: the kernel would send its own frames
+        // (router solicitations, MLD reports) into them at any moment,
+        // and a test would receive them.
+        std::FILE* f = std::fopen("/proc/sys/net/ipv6/conf/default/disable_ipv6", "w");
+        if (f) {
+            std::fputs("1", f);
+            std::fclose(f);
+        }
         in_namespace = true;
     }
     std::string name = "moltst" + std::to_string(count++);
