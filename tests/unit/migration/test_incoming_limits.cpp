@@ -1,11 +1,12 @@
 // Unit tests of the limits the receiving side of a migration
 // (migration/engine/incoming) puts on what a source may make it keep: the
 // count and total size of device sections, and the fd count a TAP section
-// announces.  A stream one over each bound fails with a message naming the
+// announces; and the length of the destination's verdict line.  A stream one over each bound fails with a message naming the
 // bound; one at the bound is received.
 #include <doctest/doctest.h>
 
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "migration/engine/incoming.h"
+#include "migration/engine/verdict.h"
 #include "migration/stream/writer.h"
 
 using namespace molt;
@@ -105,4 +107,21 @@ TEST_CASE("limits: a TAP section announces 1 to 16 fds") {
     CHECK(receive(tap(R"({"fds": 0, "ifname": "tap0"})")) == refused);
     CHECK(receive(tap(R"({"fds": 17, "ifname": "tap0"})")) == refused);
     CHECK(receive(tap(R"({"fds": -1, "ifname": "tap0"})")) == refused);
+}
+
+TEST_CASE("limits: a verdict line is at most 4096 bytes, cut by the sender, refused by the reader") {
+    int sv[2];
+    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+    UniqueFd a(sv[0]), b(sv[1]);
+    // A long refusal arrives cut, still one line.
+    REQUIRE(send_verdict(a.get(), std::string(10000, 'x')));
+    Result<void> cut = await_verdict(b.get(), 2000);
+    REQUIRE(!cut);
+    CHECK(cut.error().message() == "the destination refused the migration: " + std::string(4091, 'x'));
+    // A peer that never ends its line is not read beyond the limit.
+    std::string endless(5000, 'y');
+    REQUIRE(write(a.get(), endless.data(), endless.size()) == static_cast<ssize_t>(endless.size()));
+    Result<void> refused = await_verdict(b.get(), 2000);
+    REQUIRE(!refused);
+    CHECK(refused.error().message() == "the destination's verdict is longer than 4096 bytes");
 }
