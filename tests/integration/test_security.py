@@ -150,3 +150,12 @@ def test_legacy_exec_uri_is_a_shell_command_as_in_qemu(start, tmpdir_short):
     info = base.wait_status(q, ('completed', 'failed'))
     assert info['status'] == 'completed', info
     wait_until(lambda: os.path.exists(marker), 'the shell ran no second command')
+
+
+def test_unix_socket_path_over_the_kernels_limit_is_refused(tmpdir_short):
+    """sun_path holds 107 bytes and a NUL: a longer path is a clear error,
+    not a silently truncated name."""
+    path = os.path.join(tmpdir_short, 'x' * 120)
+    r = run_molt('-S', '-qmp', 'unix:%s,server=on,wait=off' % path)
+    assert r.returncode == 1
+    assert "UNIX socket path '%s' is too long" % path in r.stderr, r.stderr
