@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "qapi-validate-machine-state.h"
 #include "qapi-visit-machine-state.h"
 #include "runtime/socket.h"
 #include "runtime/visit.h"
@@ -23,6 +24,7 @@ namespace {
 constexpr uint32_t kMagic = 0x4d435052;   // "MCPR"
 constexpr uint32_t kVersion = 1;
 constexpr size_t kHeader = 16;
+constexpr int64_t kFirstExecFd = 3;   // below: stdin, stdout, stderr
 
 void put32(std::vector<uint8_t>& out, uint32_t v) {
     for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<uint8_t>(v >> shift));
@@ -44,9 +46,34 @@ Result<Header> parse_header(std::span<const uint8_t> in) {
         return Error("CPR state: version " + std::to_string(get32(in, 4)) + " is not supported (this molt reads 1)");
     }
     Header h{get32(in, 8), get32(in, 12)};
-    if (h.json_len > CprState::kMaxJson) return Error("CPR state: too long");
-    if (h.fds > CprState::kMaxFds) return Error("CPR state: too many file descriptors");
+    if (h.json_len > CprState::kMaxJson) {
+        return Error("CPR state: " + std::to_string(h.json_len) + " bytes of JSON announced, more than the limit of " +
+                     std::to_string(CprState::kMaxJson));
+    }
+    if (h.fds > CprState::kMaxFds) {
+        return Error("CPR state: " + std::to_string(h.fds) + " file descriptors announced, more than the limit of " +
+                     std::to_string(CprState::kMaxFds));
+    }
     return h;
+}
+
+// cpr-exec: each fd number is adopted (closed by its new owner), so none
+// may be stdin/stdout/stderr and none may come twice (two owners of one
+// number would close it twice, the second time whatever reused it).
+Result<void> check_exec_numbers(const api::CprStateInfo& info) {
+    std::vector<int64_t> seen;
+    for (const api::CprFd& f : info.fds) {
+        if (!f.fd) return Error("CPR state: " + f.name + " names no open file descriptor");
+        if (*f.fd < kFirstExecFd) {
+            return Error("CPR state: " + f.name + " names fd " + std::to_string(*f.fd) +
+                         ", one of stdin, stdout and stderr");
+        }
+        if (std::find(seen.begin(), seen.end(), *f.fd) != seen.end()) {
+            return Error("CPR state: fd " + std::to_string(*f.fd) + " is named twice");
+        }
+        seen.push_back(*f.fd);
+    }
+    return ok();
 }
 
 }  // namespace
@@ -101,11 +128,16 @@ Result<CprState> CprState::decode(std::span<const uint8_t> bytes, std::vector<Un
     std::string_view json(reinterpret_cast<const char*>(bytes.data() + kHeader), h.json_len);
     Result<api::CprStateInfo> info = from_str<api::CprStateInfo>(json);
     if (!info) return Error(info.error()).with_context("CPR state");
+    // The schema's ranges (index, fd number, helper pid) hold before any
+    // number is used.
+    Result<void> valid = validate(*info);
+    if (!valid) return Error(valid.error()).with_context("CPR state");
     if (info->fds.size() != h.fds) return Error("CPR state: the header and the list disagree on the fd count");
     if (!exec && fds.size() != h.fds) {
         return Error("CPR state: " + std::to_string(h.fds) + " file descriptors announced, " +
                      std::to_string(fds.size()) + " received");
     }
+    if (exec) MOLT_TRY(check_exec_numbers(*info));
     CprState state;
     if (exec) state.m_exec_helper = info->exec_helper;
     for (size_t i = 0; i < info->fds.size(); ++i) {
@@ -170,7 +202,9 @@ Result<CprState> CprState::receive(int sock, int timeout_ms) {
         }
         if (*got == 0) return Error("CPR state: the previous molt closed the cpr channel early");
         bytes.insert(bytes.end(), buf, buf + *got);
-        if (fds.size() > kMaxFds) return Error("CPR state: too many file descriptors");
+        if (fds.size() > kMaxFds) {
+            return Error("CPR state: more than the limit of " + std::to_string(kMaxFds) + " file descriptors arrived");
+        }
         if (bytes.size() == kHeader && want == kHeader) {
             Header h = MOLT_TRY(parse_header(bytes));
             want += h.json_len;
@@ -225,7 +259,10 @@ Result<CprState> CprState::from_exec_env() {
         if (n == 0) break;
         bytes.insert(bytes.end(), buf, buf + n);
         at += n;
-        if (bytes.size() > kHeader + kMaxJson) return Error("CPR state: too long");
+        if (bytes.size() > kHeader + kMaxJson) {
+            return Error("CPR state: its memfd holds more than the limit of " + std::to_string(kHeader + kMaxJson) +
+                         " bytes");
+        }
     }
     CprState state = MOLT_TRY(decode(bytes, {}, true));
     MOLT_TRY(state.set_cloexec(true));

@@ -28,6 +28,10 @@ inline constexpr const char* kCprExecEnv = "MOLT_CPR_EXEC_STATE";
 
 class CprState {
 public:
+    // Bounds on what a peer announces, checked before anything is
+    // allocated: 1024 fds (CprFd's index range, and the usual soft
+    // RLIMIT_NOFILE: a state beyond it could not be opened anyway) and
+    // 1 MiB of JSON (about 40 bytes per fd: 25 times what 1024 need).
     static constexpr size_t kMaxFds = 1024;
     static constexpr size_t kMaxJson = 1 << 20;
 

@@ -49,6 +49,11 @@ Result<void> qmp_getfd(Context& ctx, const std::string& fdname) {
         ctx.session->passed_fds.pop_front();
         return Error("Parameter 'fdname' expects a name not starting with a digit");
     }
+    if (ctx.vmm.named_fds.size() >= vmm::Vmm::kMaxNamedFds && !ctx.vmm.named_fds.count(fdname)) {
+        ctx.session->passed_fds.pop_front();
+        return Error("Too many named file descriptors (the limit is " + std::to_string(vmm::Vmm::kMaxNamedFds) +
+                     "); close some with closefd first");
+    }
     ctx.vmm.named_fds[fdname] = std::move(ctx.session->passed_fds.front());
     ctx.session->passed_fds.pop_front();
     return ok();

@@ -146,7 +146,8 @@ void Daemon::ready() {
 Result<PidFile> PidFile::create(const std::optional<std::string>& path) {
     PidFile p;
     if (!path) return p;
-    UniqueFd fd(open(path->c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+    // Owner-only, as QEMU's qemu_write_pidfile (S_IRUSR | S_IWUSR).
+    UniqueFd fd(open(path->c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
     if (!fd) return Error::from_errno(errno, "cannot create PID file " + *path);
     if (lockf(fd.get(), F_TLOCK, 0) != 0) {
         return Error::from_errno(errno, "cannot create PID file: Cannot lock pid file");
@@ -241,7 +242,9 @@ Result<UniqueFd> serial_output(const cli::CommandLine& cl) {
     }
     if (kind == K::File) {
         const std::string& path = cl.serials[0].path;
-        UniqueFd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+        // Owner-only: the guest's console may show what others should not
+        // read (QEMU leaves it to the umask; a created file is 0600 here).
+        UniqueFd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
         if (!fd) return Error::from_errno(errno, "-serial file:" + path + ": Could not open '" + path + "'");
         return fd;
     }

@@ -38,7 +38,11 @@ struct Vmm {
     std::optional<std::string> name;
     migration::ParameterStore params;
     std::unique_ptr<RunStateMachine> run_state;
-    std::map<std::string, UniqueFd> named_fds;   // getfd / closefd
+    // getfd / closefd.  QEMU keeps any number; here at most kMaxNamedFds
+    // (a migration uses one or two), so a client cannot fill the fd table
+    // molt needs for its own sockets, memfds and TAPs.
+    static constexpr size_t kMaxNamedFds = 128;
+    std::map<std::string, UniqueFd> named_fds;
     std::vector<std::unique_ptr<hw::MemoryBackend>> memory;
     std::unique_ptr<hw::Machine> machine;
     std::unique_ptr<VcpuControl> vcpu_control;

@@ -18,7 +18,10 @@ Result<std::vector<uint8_t>> read_image_file(const std::string& path) {
     struct stat st {};
     if (fstat(fd.get(), &st) != 0) return Error::from_errno(errno, "stat '" + path + "'");
     if (!S_ISREG(st.st_mode)) return Error("'" + path + "' is not a regular file");
-    if (static_cast<uint64_t>(st.st_size) > kMaxImageBytes) return Error("'" + path + "' is too large");
+    if (static_cast<uint64_t>(st.st_size) > kMaxImageBytes) {
+        return Error("'" + path + "' is too large (" + std::to_string(st.st_size) + " bytes, the limit is " +
+                     std::to_string(kMaxImageBytes >> 20) + " MiB)");
+    }
     std::vector<uint8_t> data(static_cast<size_t>(st.st_size));
     size_t done = 0;
     while (done < data.size()) {

@@ -12,6 +12,9 @@
 
 namespace molt::hw {
 
+// A kernel, initrd or test guest is read whole into memory: 1 GiB bounds
+// that allocation (a Debian bzImage is ~8 MiB, an initramfs some tens; a
+// larger file could not fit below the 4 GiB the boot protocol loads to).
 inline constexpr size_t kMaxImageBytes = size_t{1} << 30;
 
 Result<std::vector<uint8_t>> read_image_file(const std::string& path);

@@ -1,6 +1,7 @@
 // MmioTransport; see mmio.h.  Register offsets: virtio 1.2 table 4.1.
 #include "hw/virtio/mmio.h"
 
+#include <cstdint>
 #include <cstring>
 
 namespace molt::hw::virtio {
@@ -100,7 +101,12 @@ void MmioTransport::write_register(uint64_t offset, uint32_t value) {
         }
         break;
     case kQueueSel: m_queue_sel = value; break;
-    case kQueueNum: if (queue_setup) q->set_size(static_cast<uint16_t>(value)); break;
+    case kQueueNum:
+        // A 32-bit register for a 16-bit size (4.2.2): a value above
+        // 0xffff is not truncated into a valid size but kept as 0, which
+        // validate() refuses when the queue is made ready.
+        if (queue_setup) q->set_size(value > UINT16_MAX ? 0 : static_cast<uint16_t>(value));
+        break;
     case kQueueDescLow: if (queue_setup) q->set_desc(set_low(q->desc(), value)); break;
     case kQueueDescHigh: if (queue_setup) q->set_desc(set_high(q->desc(), value)); break;
     case kQueueDriverLow: if (queue_setup) q->set_avail(set_low(q->avail(), value)); break;

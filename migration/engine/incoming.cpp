@@ -120,6 +120,12 @@ Result<void> Incoming::receive_from(stream::StreamReader& reader) {
                 MOLT_TRY(check_shared_ram(source, m_shared));
                 continue;
             }
+            m_section_bytes += section->payload.size();
+            if (m_sections.size() == kMaxDeviceSections || m_section_bytes > kMaxDeviceStateBytes) {
+                return Error("migration stream: more than " + std::to_string(kMaxDeviceSections) +
+                             " device sections or " + std::to_string(kMaxDeviceStateBytes >> 20) +
+                             " MiB of device state (section '" + section->info.id + "')");
+            }
             std::lock_guard guard(m_lock);
             m_sections.push_back(std::move(*section));
         } else if (std::holds_alternative<stream::EndOfStream>(rec)) {

@@ -52,6 +52,15 @@ public:
     bool wants_verdict() const { return m_return_path; }
     Result<void> send_verdict(const std::optional<std::string>& error);
 
+    // What the receiving thread keeps of a stream until the main thread
+    // takes it: a machine has a handful of device sections (vm/status,
+    // cpu/0, kvm/0, serial/com1, one per virtio-net device; kMaxVirtioDevices
+    // is 8), each checked against the stream's 16 MiB section limit; a
+    // stream that sends more, or more bytes in all, fails here instead of
+    // filling memory before decode_vm() would refuse it.
+    static constexpr size_t kMaxDeviceSections = 64;
+    static constexpr size_t kMaxDeviceStateBytes = size_t{64} << 20;
+
 private:
     static constexpr int kLaneAcceptMs = 30000;
     void run();
@@ -75,6 +84,7 @@ private:
     mutable std::mutex m_lock;
     std::optional<Error> m_error;
     std::vector<stream::SectionRecord> m_sections;
+    size_t m_section_bytes = 0;
     std::vector<ReceivedTap> m_taps;
     std::thread m_thread;
 };

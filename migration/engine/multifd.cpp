@@ -18,6 +18,9 @@ namespace molt::migration {
 namespace {
 
 constexpr size_t kHelloBytes = 12;   // le64 session, le32 channels/index
+// The channel count a source may announce: QEMU's multifd-channels range
+// (1..255), which schema/migration.json's multifd parameter shares.
+constexpr uint32_t kMaxChannels = 255;
 
 }  // namespace
 
@@ -65,8 +68,9 @@ IncomingLanes::~IncomingLanes() {
 }
 
 Result<void> IncomingLanes::start(int listener, const MultifdHello& hello, int timeout_ms) {
-    if (hello.channels == 0 || hello.channels > 255) {
-        return Error("multifd: " + std::to_string(hello.channels) + " channels announced (1 to 255)");
+    if (hello.channels == 0 || hello.channels > kMaxChannels) {
+        return Error("multifd: " + std::to_string(hello.channels) + " channels announced (1 to " +
+                     std::to_string(kMaxChannels) + ")");
     }
     if (listener < 0) {
         return Error("multifd: the source sends RAM over several channels, but this destination "

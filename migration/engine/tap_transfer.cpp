@@ -2,6 +2,7 @@
 #include "migration/engine/tap_transfer.h"
 
 #include "migration/engine/device_sections.h"
+#include "qapi-validate-machine-state.h"
 #include "qapi-visit-machine-state.h"
 #include "runtime/visit.h"
 
@@ -24,7 +25,9 @@ bool is_tap_section(const stream::SectionRecord& s) {
 Result<ReceivedTap> receive_tap(const stream::SectionRecord& s, stream::StreamReader& reader) {
     std::string_view text(reinterpret_cast<const char*>(s.payload.data()), s.payload.size());
     Result<api::TapTransferState> st = from_str<api::TapTransferState>(text);
-    if (!st) return Error(st.error()).with_context("section '" + s.info.id + "'");
+    // fds in 1..16 (a TAP's queues) before it decides how many to take.
+    Result<void> valid = st ? validate(*st) : ok();
+    if (!st || !valid) return Error(st ? valid.error() : st.error()).with_context("section '" + s.info.id + "'");
     ReceivedTap tap;
     tap.device_id = s.info.id.substr(kTapSectionPrefix.size());
     tap.ifname = st->ifname;

@@ -13,6 +13,8 @@ namespace molt::migration {
 
 namespace {
 
+// One line, "OK" or "ERR <message>": a message longer than a page is cut
+// by the sender, and a reader stops at that much without a newline.
 constexpr size_t kMaxVerdictBytes = 4096;
 
 }  // namespace
@@ -63,7 +65,9 @@ Result<void> await_verdict(int fd, int timeout_ms) {
         if (n < 0) return Error::from_errno(errno, "migration: reading the destination's verdict");
         if (n == 0) return Error("the destination closed the connection without confirming the migration");
         got.append(buf, static_cast<size_t>(n));
-        if (got.size() > kMaxVerdictBytes) return Error("the destination's verdict is too long");
+        if (got.size() > kMaxVerdictBytes && got.find('\n') == std::string::npos) {
+            return Error("the destination's verdict is longer than " + std::to_string(kMaxVerdictBytes) + " bytes");
+        }
     }
     std::string line = got.substr(0, got.find('\n'));
     if (line == "OK") return ok();

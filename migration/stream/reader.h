@@ -64,7 +64,10 @@ public:
     uint64_t offset() const { return m_offset; }
     // A UNIX socket stream carries file descriptors beside sections
     // (StreamWriter::write_section with fds): the next n that arrived, in
-    // order.  Error if fewer came (or more than kMaxFds in all).
+    // order.  Error if fewer came (or more than kMaxFds in all: a
+    // backend-transfer stream carries one fd per virtio-net device, at
+    // most kMaxVirtioDevices = 8, each TAP at most 16 queues; 64 is four
+    // full TAPs, and a peer cannot fill our fd table).
     static constexpr size_t kMaxFds = 64;
     Result<std::vector<UniqueFd>> take_fds(size_t n);
 

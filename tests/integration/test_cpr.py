@@ -623,3 +623,48 @@ def test_cpr_channel_of_another_user_is_refused(start, tmpdir_short):
             listener.kill()
             listener.wait()
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_new_process_refuses_an_old_one_of_another_user(start, tmpdir_short):
+    """The new process takes guest memory and TAPs only from a process of
+    its own user: its cpr socket is 0600, and even opened up to everyone
+    (chmod 0777 here), a peer of another uid (nobody) that connects is
+    refused by SO_PEERCRED before a byte is read: the new process exits 1
+    saying so.  The real old process then finds no listener: its
+    migration fails and its guest runs on."""
+    if os.geteuid() != 0:
+        pytest.skip('needs root (to connect as another user)')
+    src_out = os.path.join(tmpdir_short, 'src.txt')
+    src = start(*guest('tcg', src_out))
+    base.wait_for_text(src_out, 'dirtier: round 1 ok')
+    d = tempfile.mkdtemp(prefix='molt-cpr-')
+    os.chmod(d, 0o777)
+    main, cpr = os.path.join(d, 'main.sock'), os.path.join(d, 'cpr.sock')
+    try:
+        dst = start(*guest('tcg', os.path.join(d, 'dst.txt')),
+                    '-incoming', 'config:mode=cpr-transfer', '-incoming', 'unix:' + main,
+                    '-incoming', cpr_channel(cpr), wait=False)
+        wait_for_path(cpr)
+        os.chmod(cpr, 0o777)
+        intruder = subprocess.run(
+            ['/usr/bin/python3', '-c', 'import os, socket, sys\n'
+             'os.setgid(65534); os.setuid(65534)\n'
+             's = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])\n'
+             'print("got %d bytes" % len(s.recv(4096)))', cpr],
+            capture_output=True, text=True, timeout=20)
+        assert intruder.returncode == 0 and intruder.stdout.strip() == 'got 0 bytes', intruder
+        assert dst.wait() == 1
+        err = errors(dst.proc.stderr.read())
+        assert err.startswith('molt: cpr channel unix:%s: the peer (pid ' % cpr), err
+        assert 'runs as uid 65534, not 0' in err, err
+        q = src.connect()
+        q.ok('migrate-set-parameters', {'mode': 'cpr-transfer'})
+        q.ok('migrate', {'channels': channels(main, cpr)})
+        info = base.wait_status(q, ('failed', 'completed'))
+        assert info['status'] == 'failed', info
+        assert q.ok('query-status')['status'] == 'running'
+        before = base.last_round(base.read(src_out))
+        base.wait_for_text(src_out, 'dirtier: round %d ok' % (before + 1))
+        assert 'FAIL' not in base.read(src_out)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)

@@ -252,6 +252,29 @@ def test_getfd_closefd(start, tmpdir_short):
             os.close(wr)
 
 
+def test_named_fds_are_bounded(start):
+    """getfd keeps at most 128 named fds: the 129th name is refused (its
+    fd closed), replacing a name still works, closefd makes room, and
+    molt's fd table stays small."""
+    m = start('-S')
+    q = m.connect()
+    rd, wr = os.pipe()
+    try:
+        for i in range(128):
+            assert q.cmd('getfd', {'fdname': 'f%d' % i}, fds=[wr]) == {'return': {}}
+        r = q.cmd('getfd', {'fdname': 'one-more'}, fds=[wr])
+        assert r['error']['desc'] == ('Too many named file descriptors (the limit is 128); '
+                                      'close some with closefd first'), r
+        assert q.cmd('getfd', {'fdname': 'f0'}, fds=[wr]) == {'return': {}}
+        assert q.cmd('closefd', {'fdname': 'f1'}) == {'return': {}}
+        assert q.cmd('getfd', {'fdname': 'one-more'}, fds=[wr]) == {'return': {}}
+        assert len(os.listdir('/proc/%d/fd' % m.proc.pid)) < 128 + 64
+        assert q.ok('query-status')['status'] == 'prelaunch'
+    finally:
+        os.close(rd)
+        os.close(wr)
+
+
 def test_fd_flood_is_bounded(start):
     """A client sending many fds without getfd cannot exhaust molt's fd table."""
     m = start('-S')

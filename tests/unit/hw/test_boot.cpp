@@ -10,7 +10,11 @@
 #include <string>
 #include <vector>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "hw/boot/acpi.h"
+#include "hw/boot/image_file.h"
 #include "hw/boot/linux_loader.h"
 
 using namespace molt::hw;
@@ -183,4 +187,17 @@ TEST_CASE("Linux loader: refuses bad images and impossible layouts, writing noth
     refuses(huge, {}, "", "the kernel needs 9 MiB of guest RAM");
     refuses(good, std::vector<uint8_t>(3 << 20, 1), "", "initrd does not fit");
     refuses(std::vector<uint8_t>(10, 0), {}, "", "truncated bzImage header");
+}
+
+TEST_CASE("image files: one byte over the size limit is refused before it is read") {
+    char path[] = "/tmp/molt-image-XXXXXX";
+    int fd = mkstemp(path);
+    REQUIRE(fd >= 0);
+    // Sparse: no disk space, and nothing is read (the size decides).
+    REQUIRE(ftruncate(fd, static_cast<off_t>(kMaxImageBytes + 1)) == 0);
+    close(fd);
+    molt::Result<std::vector<uint8_t>> image = read_image_file(path);
+    unlink(path);
+    REQUIRE_FALSE(image);
+    CHECK(image.error().message() == "'" + std::string(path) + "' is too large (1073741825 bytes, the limit is 1024 MiB)");
 }

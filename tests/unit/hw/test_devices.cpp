@@ -175,6 +175,9 @@ TEST_CASE("ELF loader: loads a good image, refuses bad ones before writing") {
     bad_phoff[32] = 0xff;     // e_phoff far beyond the file
     bad_phoff[33] = 0xff;
     refuses(bad_phoff, "program headers lie outside the file");
+    auto many_segments = make_elf(0x100000, {0xf4});
+    many_segments[56] = 65;   // e_phnum: one over kMaxSegments (64)
+    refuses(many_segments, "bad ELF program header table");
     std::vector<uint8_t> bz(0x400, 0);
     std::memcpy(bz.data() + 0x202, "HdrS", 4);
     refuses(bz, "is a Linux bzImage, not an ELF file");

@@ -235,6 +235,17 @@ TEST_CASE("virtio-net on a real TAP: config, receive, transmit, a frame waiting 
     d.mmio.backend_ready();
     CHECK((d.rd(0x70) & 0x40) == 0x40);
     CHECK(d.mmio.failure().find("transmit chain of 4 bytes") != std::string::npos);
+    // So is one longer than the largest frame (header + 64 KiB + Ethernet
+    // header): refused before anything is copied into the frame buffer.
+    d.start();   // a reset brings the device back
+    d.tx.avail_idx = 0;
+    d.tx.desc(3, 0x20000, static_cast<uint32_t>(Net::kMaxFrame + 1), 0, 0);
+    d.tx.post(3);
+    d.wr(0x50, 1);
+    d.mmio.backend_ready();
+    CHECK((d.rd(0x70) & 0x40) == 0x40);
+    CHECK(d.mmio.failure().find("transmit chain of 65562 bytes") != std::string::npos);
+    CHECK(d.net->counters().tx_frames == 1);   // nothing more went out
     close(s);
 }
 

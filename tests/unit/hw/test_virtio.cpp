@@ -81,6 +81,9 @@ TEST_CASE_FIXTURE(Fixture, "virtio-mmio: bad queue configurations need a reset")
     CHECK(dev->activations == 0);
     init(16);   // above QueueNumMax
     CHECK(needs_reset());
+    init(0x10000 + kSize);   // a valid size only if truncated to 16 bits
+    CHECK(needs_reset());
+    CHECK(mmio.failure() == "queue 0: virtqueue: size 0 is not a power of two up to 8");
     wr(0x70, 0);
     wr(0x70, 1);
     wr(0x70, 3);

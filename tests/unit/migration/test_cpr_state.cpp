@@ -115,7 +115,8 @@ TEST_CASE("damaged states are refused") {
     CHECK(refuse(header(0x51435052, 1, 0, 0), false) == "CPR state: bad magic (not a molt CPR state)");
     CHECK(refuse(header(0x4d435052, 2, 0, 0), false) ==
           "CPR state: version 2 is not supported (this molt reads 1)");
-    CHECK(refuse(header(0x4d435052, 1, 1 << 30, 0), false) == "CPR state: too long");
+    CHECK(refuse(header(0x4d435052, 1, 1 << 30, 0), false) ==
+          "CPR state: 1073741824 bytes of JSON announced, more than the limit of 1048576");
     CHECK(refuse(header(0x4d435052, 1, 100, 0) + "{}", true) ==
           "CPR state: the previous molt closed the cpr channel early");
     CHECK(refuse(header(0x4d435052, 1, 100, 0) + "{}", false) ==
@@ -128,6 +129,74 @@ TEST_CASE("damaged states are refused") {
     std::string bad = R"({"fds": [{"name": "x", "index": -1}]})";
     CHECK(refuse(header(0x4d435052, 1, static_cast<uint32_t>(bad.size()), 0) + bad, false).rfind(
               "CPR state: ", 0) == 0);
+}
+
+TEST_CASE("limits: one over each bound of the CPR state is refused before it is read") {
+    auto header = [](uint32_t len, uint32_t fds) {
+        std::string h = "MCPR";
+        for (uint32_t v : {1u, len, fds}) {
+            for (int s = 24; s >= 0; s -= 8) h.push_back(static_cast<char>(v >> s));
+        }
+        return h;
+    };
+    auto refuse = [](const std::string& bytes) {
+        Pair p;
+        REQUIRE(write(p.a.get(), bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size()));
+        Result<CprState> in = CprState::receive(p.b.get(), 300);
+        REQUIRE(!in);
+        return in.error().message();
+    };
+    CHECK(refuse(header(CprState::kMaxJson + 1, 0)) ==
+          "CPR state: 1048577 bytes of JSON announced, more than the limit of 1048576");
+    CHECK(refuse(header(2, CprState::kMaxFds + 1)) ==
+          "CPR state: 1025 file descriptors announced, more than the limit of 1024");
+    // The schema's ranges hold too (index 0..1023).
+    std::string big = R"({"fds": [{"name": "tap/net0", "index": 1024}]})";
+    CHECK(refuse(header(static_cast<uint32_t>(big.size()), 1) + big).find("CPR state: ") == 0);
+    CHECK(refuse(header(static_cast<uint32_t>(big.size()), 1) + big).find("1023") != std::string::npos);
+}
+
+TEST_CASE("limits: cpr-exec fd numbers are checked before they are adopted") {
+    auto from_env = [](const std::string& json) {
+        std::string bytes = "MCPR";
+        for (uint32_t v : {1u, static_cast<uint32_t>(json.size()), 1u}) {
+            for (int s = 24; s >= 0; s -= 8) bytes.push_back(static_cast<char>(v >> s));
+        }
+        bytes += json;
+        UniqueFd state = memfd_with(bytes);
+        setenv(kCprExecEnv, std::to_string(state.release()).c_str(), 1);
+        Result<CprState> in = CprState::from_exec_env();
+        REQUIRE(!in);
+        return in.error().message();
+    };
+    UniqueFd ram = memfd_with("guest RAM");
+    std::string n = std::to_string(ram.get());
+    // Beyond int (would be truncated to another fd), stdio, and a number
+    // named twice (two owners would close it twice).
+    CHECK(from_env(R"({"fds": [{"name": "m", "index": 0, "fd": 4294967299}]})").find("1048575") !=
+          std::string::npos);
+    CHECK(from_env(R"({"fds": [{"name": "m", "index": 0, "fd": 1}]})") ==
+          "CPR state: m names fd 1, one of stdin, stdout and stderr");
+    std::string twice = R"({"fds": [{"name": "m", "index": 0, "fd": )" + n + R"(}, {"name": "t", "index": 0, "fd": )" +
+                        n + "}]}";
+    std::string bytes = "MCPR";
+    for (uint32_t v : {1u, static_cast<uint32_t>(twice.size()), 2u}) {
+        for (int s = 24; s >= 0; s -= 8) bytes.push_back(static_cast<char>(v >> s));
+    }
+    bytes += twice;
+    UniqueFd state = memfd_with(bytes);
+    setenv(kCprExecEnv, std::to_string(state.release()).c_str(), 1);
+    Result<CprState> in = CprState::from_exec_env();
+    REQUIRE(!in);
+    CHECK(in.error().message() == "CPR state: fd " + n + " is named twice");
+    CHECK(fcntl(ram.get(), F_GETFD) >= 0);   // nothing was adopted and closed
+    // A memfd longer than any valid state.
+    std::string huge(CprState::kMaxJson + 17, ' ');
+    UniqueFd big = memfd_with(huge);
+    setenv(kCprExecEnv, std::to_string(big.release()).c_str(), 1);
+    Result<CprState> too_long = CprState::from_exec_env();
+    REQUIRE(!too_long);
+    CHECK(too_long.error().message() == "CPR state: its memfd holds more than the limit of 1048592 bytes");
 }
 
 TEST_CASE("cpr-exec: the state in a memfd named by the environment") {

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <thread>
 
+#include "runtime/socket.h"
 #include "stream_support.h"
 
 using namespace molt;
@@ -201,4 +202,31 @@ TEST_CASE("stream io: file descriptors need a socket") {
     Result<void> r = w.write_section({"tap/net0", 0, 1, 1}, as_bytes("{}"), fds);
     REQUIRE(!r);
     CHECK(r.error().message() == "migration stream: section 'tap/net0': file descriptors go over a UNIX socket only");
+}
+
+TEST_CASE("stream io: more than kMaxFds file descriptors in one stream are refused") {
+    auto [a, b] = make_socketpair();
+    UniqueFd memfd(memfd_create("passed", MFD_CLOEXEC));
+    REQUIRE(memfd);
+    // Five sections with 16 fds each (the most one message carries): the
+    // fifth brings the stream's count to 80, over the limit of 64.
+    std::vector<int> sixteen(kMaxFdsPerMessage, memfd.get());
+    StreamWriter w(UniqueFd(fcntl(a.get(), F_DUPFD_CLOEXEC, 3)));
+    REQUIRE(w.write_header());
+    for (int i = 0; i < 5; ++i) {
+        REQUIRE(w.write_section({"tap/net" + std::to_string(i), 0, 1, 1}, as_bytes("{}"), sixteen));
+    }
+    REQUIRE(w.write_end());
+    StreamReader r(std::move(b), {0, kHostArch});
+    REQUIRE(r.read_header());
+    std::string outcome;
+    for (int i = 0; i < 6 && outcome.empty(); ++i) {
+        Result<Record> rec = r.next();
+        if (!rec) outcome = rec.error().message();
+    }
+    CHECK(outcome == "migration stream: more than 64 file descriptors");
+    // The reader is failed from then on: a later read says the same.
+    Result<Record> again = r.next();
+    REQUIRE(!again);
+    CHECK(again.error().message() == outcome);
 }
