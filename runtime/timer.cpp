@@ -51,7 +51,8 @@ void Timer::expired() {
     uint64_t expirations = 0;
     if (read(m_fd.get(), &expirations, sizeof(expirations)) != sizeof(expirations)) return;
     m_armed = false;
-    m_on_expiry();
+    std::shared_ptr<std::function<void()>> on_expiry = m_on_expiry;   // may destroy this
+    (*on_expiry)();
 }
 
 }  // namespace molt

@@ -4,7 +4,8 @@
 // The callback runs on the main thread from EventLoop::run_once() when
 // the timer expires; start() again re-arms it, stop() cancels it.  The
 // timer removes its watch when destroyed, so it may die before its loop
-// but not after it.  Main thread only.
+// but not after it; the callback may destroy its own timer.  Main thread
+// only.
 #pragma once
 
 #include <cstdint>
@@ -36,12 +37,16 @@ public:
 
 private:
     Timer(EventLoop& loop, UniqueFd fd, std::function<void()> on_expiry)
-        : m_loop(loop), m_fd(std::move(fd)), m_on_expiry(std::move(on_expiry)) {}
+        : m_loop(loop),
+          m_fd(std::move(fd)),
+          m_on_expiry(std::make_shared<std::function<void()>>(std::move(on_expiry))) {}
     void expired();
 
     EventLoop& m_loop;
     UniqueFd m_fd;
-    std::function<void()> m_on_expiry;
+    // Shared with expired() while it runs: a callback that destroys its
+    // timer stays alive until it returns (main thread only).
+    std::shared_ptr<std::function<void()>> m_on_expiry;
     bool m_armed = false;
 };
 

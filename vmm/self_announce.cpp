@@ -32,20 +32,23 @@ Result<void> SelfAnnouncer::send_round(Sequence& s) {
     return m_machine->announce_self(s.rounds.interfaces);
 }
 
-void SelfAnnouncer::next_round(const std::optional<std::string>& name) {
+void SelfAnnouncer::next_round(std::optional<std::string> name) {
     auto it = m_sequences.find(name);
     if (it == m_sequences.end()) return;
     Sequence& s = it->second;
     Result<void> r = send_round(s);
     if (!r) std::fprintf(stderr, "molt: self-announcement: %s\n", r.error().message().c_str());
-    // An ended sequence stays (its timer disarmed) until start() replaces
-    // it: this runs inside its timer's callback.
-    if (s.sent >= s.rounds.rounds) return;
+    // An ended sequence goes, its timer with it (a timer's callback may
+    // destroy it): named ones would otherwise pile up, a timerfd each.
+    if (s.sent >= s.rounds.rounds) {
+        m_sequences.erase(it);
+        return;
+    }
     uint64_t pause = std::min(s.rounds.initial_ms + (s.sent - 1) * s.rounds.step_ms, s.rounds.max_ms);
     Result<void> armed = s.timer->start(pause);
     if (!armed) {
         std::fprintf(stderr, "molt: self-announcement: %s\n", armed.error().message().c_str());
-        s.sent = s.rounds.rounds;
+        m_sequences.erase(it);
     }
 }
 

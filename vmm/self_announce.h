@@ -53,7 +53,8 @@ private:
         std::unique_ptr<Timer> timer;
     };
     Result<void> send_round(Sequence& s);
-    void next_round(const std::optional<std::string>& name);
+    // By value: the sequence, whose timer's callback holds the name, may go.
+    void next_round(std::optional<std::string> name);
 
     EventLoop& m_loop;
     std::unique_ptr<hw::Machine>& m_machine;

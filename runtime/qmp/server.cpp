@@ -102,7 +102,14 @@ void Server::on_session_ready(int fd, uint32_t events) {
     if (it == m_sessions.end()) return;
     Session& s = *it->second;
     bool alive = true;
-    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) alive = s.flush();
+    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
+        alive = s.flush();
+        // Output drained: the requests held back for it go on.
+        if (alive && s.has_queued_requests()) {
+            s.run_requests();
+            alive = s.flush();
+        }
+    }
     if (alive && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !s.reading_paused()) {
         alive = s.on_readable();
     }
@@ -118,7 +125,8 @@ void Server::on_session_ready(int fd, uint32_t events) {
 // that does not read its replies is not read either), write while output
 // waits.
 void Server::arm(int fd, Session& s) {
-    s.set_reading_paused(s.pending_output() > m_limits.pause_reading_above);
+    s.set_reading_paused(s.pending_output() > m_limits.pause_reading_above ||
+                         s.has_queued_requests());
     uint32_t in = s.reading_paused() ? 0u : uint32_t{EPOLLIN};
     uint32_t out = s.pending_output() > 0 ? uint32_t{EPOLLOUT} : 0u;
     if (s.same_fd()) {

@@ -12,7 +12,8 @@
 // Every socket is non-blocking and served from the event loop, so a slow,
 // flooding or garbage-sending client costs only its own share: a read
 // takes at most 64 KiB per wake-up; a client that does not read its
-// replies stops being read once 1 MiB of output waits for it, and is
+// replies stops being read, and the requests of its already read (up to
+// thousands in 64 KiB) wait, once 1 MiB of output waits for it; it is
 // dropped at 16 MiB; one JSON value may use at most 8 MiB of tokens and
 // nest 1024 deep.  Events go to negotiated clients only.  UNIX socket
 // files are removed when the server goes away.

@@ -16,10 +16,8 @@ Session::Session(UniqueFd in, UniqueFd out, Dispatcher& dispatcher, const Server
       m_out(std::move(out)),
       m_dispatcher(dispatcher),
       m_limits(limits),
-      m_parser([this](Result<Json> request) {
-          std::string reply = m_dispatcher.handle(m_state, request);
-          if (!reply.empty()) send_line(reply);
-      }, limits.json) {}
+      m_parser([this](Result<Json> request) { m_requests.push_back(std::move(request)); },
+               limits.json) {}
 
 bool Session::overflowed() const { return pending_output() > m_limits.drop_client_above; }
 
@@ -38,7 +36,17 @@ bool Session::on_readable() {
     }
     if (*n == 0) return false;
     m_parser.feed(std::string_view(m_in_buf.data(), *n));
+    run_requests();
     return flush() && !overflowed();
+}
+
+void Session::run_requests() {
+    while (!m_requests.empty() && pending_output() <= m_limits.pause_reading_above) {
+        Result<Json> request = std::move(m_requests.front());
+        m_requests.pop_front();
+        std::string reply = m_dispatcher.handle(m_state, request);
+        if (!reply.empty()) send_line(reply);
+    }
 }
 
 void Session::send_line(std::string_view line) {

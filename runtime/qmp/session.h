@@ -3,6 +3,7 @@
 // the Server on the main thread; see server.h for the limits it enforces.
 #pragma once
 
+#include <deque>
 #include <string>
 #include <vector>
 
@@ -24,9 +25,15 @@ public:
     bool same_fd() const { return m_out.get() < 0; }
     SessionState& state() { return m_state; }
 
-    // Reads one chunk and handles the requests in it.  Returns false when
-    // the client is gone or broke a limit (the server then closes it).
+    // Reads one chunk and handles the requests in it, as many as the
+    // output limit allows (run_requests).  Returns false when the client
+    // is gone or broke a limit (the server then closes it).
     bool on_readable();
+    // Handles queued requests while less than the server's pause limit of
+    // output waits: one chunk read (64 KiB) may hold thousands of requests
+    // for big replies, whose output would otherwise be made all at once.
+    void run_requests();
+    bool has_queued_requests() const { return !m_requests.empty(); }
     // Writes queued output; false when the client is gone.
     bool flush();
 
@@ -51,6 +58,7 @@ private:
     const ServerLimits& m_limits;
     SessionState m_state;
     JsonStreamParser m_parser;
+    std::deque<Result<Json>> m_requests;   // parsed, not yet handled
     std::vector<char> m_in_buf;
     std::string m_out_buf;
     size_t m_out_pos = 0;

@@ -240,3 +240,16 @@ def test_a_down_tap_drops_frames_and_the_device_works_on(netns, start, tmpdir_sh
     assert r.returncode == 0 and answers and all(ok == '1' for ok in answers), r.stdout
     state = q.ok('x-query-machine-state')
     assert state['nets'][0]['net']['tx-dropped'] >= 1, state['nets'][0]
+
+
+def test_ended_announcement_sequences_are_freed(start):
+    """A sequence of announce-self ends with its last round and goes, its
+    timer with it: a hundred sequences of different ids leave the fds as
+    they were (they used to keep a timerfd each, for good)."""
+    m = start('-S')
+    q = m.connect()
+    before = len(os.listdir('/proc/%d/fd' % m.proc.pid))
+    for i in range(100):
+        q.ok('announce-self', {'initial': 1, 'max': 1, 'rounds': 2, 'step': 1, 'id': 'a%d' % i})
+    time.sleep(0.2 * time_scale())           # every second round is 1 ms after the first
+    assert len(os.listdir('/proc/%d/fd' % m.proc.pid)) == before

@@ -461,3 +461,41 @@ def test_paused_client_hanging_up_is_dropped_without_spinning(start):
     assert used < 0.2
     assert m.connect().ok('query-name') == {}
     assert len(os.listdir('/proc/%d/fd' % m.proc.pid)) < 16
+
+
+def peak_rss_kib(pid: int) -> int:
+    with open('/proc/%d/status' % pid) as f:
+        return next(int(line.split()[1]) for line in f if line.startswith('VmHWM:'))
+
+
+def test_one_chunk_of_requests_for_big_replies_is_answered_as_read(start):
+    """2000 requests for the schema (23 KiB each) in one 64 KiB read, from
+    a client that reads nothing: they are handled only as their replies
+    go out, not all at once - which made 46 MiB of output in one go,
+    stalling every other client for most of a second."""
+    m = start('-S')
+    good = m.connect()
+    assert good.ok('query-qmp-schema')
+    peak = peak_rss_kib(m.proc.pid)
+    flood = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    flood.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    flood.connect(m.qmp_path)
+    flood.sendall(b'{"execute": "qmp_capabilities"}\n' +
+                  b'{"execute": "query-qmp-schema"}\n' * 2000)
+    time.sleep(0.2)
+    t0 = time.monotonic()
+    assert good.ok('query-name') == {}
+    assert time.monotonic() - t0 < 0.25 * time_scale()
+    # About 1 MiB of output waits for it, no more.
+    assert peak_rss_kib(m.proc.pid) - peak < 8 << 10
+    # It is not dropped: reading its replies, it gets every one.
+    flood.settimeout(10 * time_scale())
+    buf = b''
+    while buf.count(b'\n') < 2002:
+        chunk = flood.recv(1 << 20)
+        assert chunk, buf.count(b'\n')
+        buf += chunk
+    lines = buf.split(b'\n')
+    assert json.loads(lines[1]) == {'return': {}}
+    assert all(line.startswith(b'{"return": [') for line in lines[2:2002])
+    flood.close()

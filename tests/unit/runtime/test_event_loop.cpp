@@ -6,6 +6,8 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include <memory>
+#include <string>
 #include <thread>
 
 #include "runtime/event_loop.h"
@@ -170,4 +172,22 @@ TEST_CASE("Timer: destroying an armed timer removes its watch") {
     // Its fd number can be watched again by someone else.
     Pipe p = make_pipe();
     CHECK(loop->add(p.read_end.get(), EPOLLIN, [](uint32_t) {}));
+}
+
+TEST_CASE("Timer: its callback may destroy it (and its captures stay valid until it returns)") {
+    auto loop = EventLoop::create();
+    REQUIRE(loop);
+    std::unique_ptr<molt::Timer> timer;
+    std::string seen;
+    auto created = molt::Timer::create(*loop, [&timer, &seen, name = std::string("seq-1")] {
+        timer.reset();
+        seen = name;   // a capture, read after its timer is gone
+    });
+    REQUIRE(created);
+    timer = std::move(*created);
+    REQUIRE(timer->start(0));
+    CHECK(*loop->run_once(1000) == 1);
+    CHECK(timer == nullptr);
+    CHECK(seen == "seq-1");
+    CHECK(*loop->run_once(20) == 0);   // its watch went with it
 }
