@@ -2,6 +2,7 @@
 #include "runtime/qmp/server.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/time.h>
@@ -151,6 +152,16 @@ void Server::close_session(int fd) {
         m_loop.remove(it->second->out_fd());
     }
     m_sessions.erase(it);
+    // A client's buffers (up to a JSON value's 8 MiB, replies queued for
+    // it) are freed now, but the allocator keeps such memory resident
+    // where it is not at the heap's top: given back a little later, once
+    // for all the clients that go meanwhile (one that connects and hangs
+    // up in a loop costs one trim per kTrimDelayMs at most).
+    if (!m_trim) {
+        Result<std::unique_ptr<Timer>> t = Timer::create(m_loop, [] { malloc_trim(0); });
+        if (t) m_trim = std::move(*t);
+    }
+    if (m_trim && !m_trim->armed()) (void)m_trim->start(kTrimDelayMs);
 }
 
 void Server::emit(std::string_view event, std::string_view data_json) {

@@ -27,6 +27,7 @@
 #include "runtime/event_loop.h"
 #include "runtime/events.h"
 #include "runtime/qmp/dispatch.h"
+#include "runtime/timer.h"
 
 namespace molt::qmp {
 
@@ -92,6 +93,8 @@ private:
     ServerLimits m_limits;
     std::vector<Listener> m_listeners;
     std::map<int, std::unique_ptr<Session>> m_sessions;  // by input fd
+    static constexpr uint64_t kTrimDelayMs = 200;
+    std::unique_ptr<Timer> m_trim;   // gives closed sessions' memory back (close_session)
     int m_last_tcp_port = -1;
 };
 

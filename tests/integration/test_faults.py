@@ -83,7 +83,7 @@ class Pair:
 
 
 # Source faults that fail the migration before the destination has it all.
-SOURCE_FAULTS = ['src-header', 'src-ram', 'src-ram@2', 'src-save-state', 'src-section',
+SOURCE_FAULTS = ['src-header', 'src-ram', 'src-save-state', 'src-section',
                  'src-section@2', 'src-end']
 # Destination faults: it refuses (or cannot confirm) and exits.
 DEST_FAULTS = ['dst-header', 'dst-ram', 'dst-ram@50', 'dst-section', 'dst-section@3',
