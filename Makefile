@@ -4,13 +4,16 @@
 #   make check   install what is missing, build, run every test lane this
 #                machine can run; the last line is "N passed, N failed, N skipped"
 #   make bench   build and run the benchmarks in bench/
+#   make fuzz    build the clang fuzzing build (build-san) and run every fuzz
+#                target for FUZZ_SECONDS each (fuzz/README.md)
 #
-# Variables: BUILD (build directory, default build).
+# Variables: BUILD (build directory, default build), FUZZ_SECONDS (default 60),
+# FUZZ_OPTS (more scripts/fuzz.py options, e.g. --merge or --only qmp).
 BUILD ?= build
 PYTHON ?= /usr/bin/python3
 MESON_SETUP_OPTS ?= -Dwerror=true
 
-.PHONY: all deps setup build check run bench clean
+.PHONY: all deps setup build check run bench fuzz clean
 
 all: build
 
@@ -37,6 +40,10 @@ run: build
 
 bench: build
 	@$(PYTHON) bench/run.py $(BUILD)
+
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@$(PYTHON) scripts/fuzz.py --seconds $(FUZZ_SECONDS) $(FUZZ_OPTS)
 
 clean:
 	rm -rf $(BUILD)
