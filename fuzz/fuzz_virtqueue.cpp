@@ -128,7 +128,7 @@ void setup(MmioTransport& t, Cursor& c) {
     for (uint32_t q = 0; q < 2; q++) {
         write32(t, 0x030, q);
         write32(t, 0x038, size);
-        for (uint64_t reg : {0x080, 0x090, 0x0a0}) {
+        for (uint64_t reg : {uint64_t{0x080}, uint64_t{0x090}, uint64_t{0x0a0}}) {
             uint64_t gpa = gpa_of(c.u16());
             write32(t, reg, static_cast<uint32_t>(gpa));
             write32(t, reg + 4, static_cast<uint32_t>(gpa >> 32));
