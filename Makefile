@@ -9,17 +9,21 @@
 #                + UBSan (LeakSanitizer with ASan) in SAN_BUILD, its unit,
 #                integration and fuzz-replay tests (docs/hardening.md)
 #   make bench   build and run the benchmarks in bench/
+#   make fuzz    build the clang fuzzing build (build-san) and run every fuzz
+#                target for FUZZ_SECONDS each (fuzz/README.md)
 #
 # Variables: BUILD (build directory, default build), SAN_BUILD (the
-# sanitizer lane's, default build-san).
+# sanitizer lane's and the fuzzers', default build-san), FUZZ_SECONDS
+# (default 60), FUZZ_OPTS (more scripts/fuzz.py options, e.g. --merge or
+# --only qmp).
 BUILD ?= build
 SAN_BUILD ?= build-san
 PYTHON ?= /usr/bin/python3
 MESON_SETUP_OPTS ?= -Dwerror=true
-SAN_SETUP_OPTS ?= -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false
+SAN_SETUP_OPTS ?= -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false -Dfuzzing=true
 SAN_SUITES = --suite unit --suite cli --suite integration --suite fuzz --suite sanitizer
 
-.PHONY: all deps setup build check check-sanitize sanitize-lane run bench clean
+.PHONY: all deps setup build check check-sanitize sanitize-lane run bench fuzz clean
 
 all: build
 
@@ -63,6 +67,10 @@ run: build
 
 bench: build
 	@$(PYTHON) bench/run.py $(BUILD)
+
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@$(PYTHON) scripts/fuzz.py --seconds $(FUZZ_SECONDS) $(FUZZ_OPTS)
 
 clean:
 	rm -rf $(BUILD) $(SAN_BUILD)

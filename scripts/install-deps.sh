@@ -12,7 +12,8 @@ set -eu
 # and the benchmarks run side by side with it).  The nested KVM lane
 # (tests/nested-kvm) boots linux-image-amd64's kernel in qemu-system-x86
 # with busybox-static as its initramfs userland; the Linux guest test
-# packs its initramfs with cpio.
+# packs its initramfs with cpio.  clang (with its sanitizer and libFuzzer
+# runtimes) builds the sanitizer and fuzzing lanes (fuzz/README.md).
 packages="
 meson
 ninja-build
@@ -33,6 +34,8 @@ qemu-system-x86
 linux-image-amd64
 busybox-static
 cpio
+clang
+libclang-rt-14-dev
 "
 
 missing=""

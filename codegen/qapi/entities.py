@@ -37,7 +37,7 @@ class Variants:
             v.set_defined_in(name)
 
     def check(self, schema: Schema, seen: Dict[str, Member]) -> None:
-        if self.tag_name:
+        if self.tag_name is not None:
             self._check_tag(schema, seen)
             tag_type = self.tag_member.type if self.tag_member else None
             assert isinstance(tag_type, EnumType)
@@ -70,8 +70,8 @@ class Variants:
                 v.type.check(schema)
 
     def _check_tag(self, schema: Schema, seen: Dict[str, Member]) -> None:
-        assert self.tag_name
-        tag = seen.get(c_name(self.tag_name))
+        assert self.tag_name is not None
+        tag = seen.get(c_name(self.tag_name)) if self.tag_name else None
         base = "'base'"
         if not isinstance(tag, ObjectMember) or self.tag_name != tag.name:
             raise SchemaError(

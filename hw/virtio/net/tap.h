@@ -29,6 +29,10 @@ public:
     // No fd yet: a local migration's destination, whose TAP arrives with
     // the migration stream (backend-transfer in mode normal).
     static Tap pending(std::string ifname) { return Tap(UniqueFd(), std::move(ifname)); }
+    // Any non-blocking fd that keeps frame boundaries, unchecked: a
+    // SOCK_SEQPACKET socketpair stands in for a TAP in the fuzz targets
+    // (fuzz/fuzz_virtqueue.cpp), where no real interface may be made.
+    static Tap unchecked(UniqueFd fd, std::string ifname) { return Tap(std::move(fd), std::move(ifname)); }
     bool is_pending() const { return !m_fd; }
 
     int fd() const { return m_fd.get(); }
