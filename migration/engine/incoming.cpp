@@ -141,7 +141,7 @@ Result<void> Incoming::start_lanes(const stream::SectionRecord& section) {
     m_lanes = std::make_unique<IncomingLanes>(m_ram, m_prefault.get(),
                                               [this] { shutdown(m_raw_fd, SHUT_RDWR); });
     m_lanes_seen.store(m_lanes.get(), std::memory_order_release);
-    return m_lanes->start(m_listener, hello, kLaneAcceptMs);
+    return m_lanes->start(m_listener, hello, kLaneAcceptMs, m_raw_fd);
 }
 
 }  // namespace molt::migration

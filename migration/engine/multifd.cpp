@@ -67,7 +67,7 @@ IncomingLanes::~IncomingLanes() {
     for (std::thread& t : m_threads) t.join();
 }
 
-Result<void> IncomingLanes::start(int listener, const MultifdHello& hello, int timeout_ms) {
+Result<void> IncomingLanes::start(int listener, const MultifdHello& hello, int timeout_ms, int main_fd) {
     if (hello.channels == 0 || hello.channels > kMaxChannels) {
         return Error("multifd: " + std::to_string(hello.channels) + " channels announced (1 to " +
                      std::to_string(kMaxChannels) + ")");
@@ -88,11 +88,17 @@ Result<void> IncomingLanes::start(int listener, const MultifdHello& hello, int t
                 return Error("multifd: " + std::to_string(i) + " of " + std::to_string(hello.channels) +
                              " channels connected in time");
             }
-            pollfd p{listener, POLLIN, 0};
+            // A source that gave up (its channel failed to connect) hangs
+            // up the main channel: no need to wait out the deadline.
+            pollfd p[2] = {{listener, POLLIN, 0}, {main_fd, POLLRDHUP, 0}};
             // Short waits, so that abort() is noticed.
-            int r = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left, 100)));
+            int r = ::poll(p, main_fd >= 0 ? 2 : 1, static_cast<int>(std::min<int64_t>(left, 100)));
             if (r < 0 && errno != EINTR) return Error::from_errno(errno, "multifd: poll");
-            if (r <= 0) continue;
+            if (r > 0 && main_fd >= 0 && (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR))) {
+                return Error("multifd: the source hung up while its channels were connecting (" +
+                             std::to_string(i) + " of " + std::to_string(hello.channels) + " connected)");
+            }
+            if (r <= 0 || !(p[0].revents & POLLIN)) continue;
             UniqueFd conn = MOLT_TRY(accept_connection(listener));
             if (!conn) continue;
             UniqueFd mine(dup(conn.get()));   // kept for abort()'s shutdown

@@ -64,7 +64,8 @@ public:
 
     // Accepts hello.channels connections on `listener` (within
     // timeout_ms in all) and starts receiving on them.
-    Result<void> start(int listener, const MultifdHello& hello, int timeout_ms);
+    // main_fd: the main channel; its hang-up ends the wait (-1: none).
+    Result<void> start(int listener, const MultifdHello& hello, int timeout_ms, int main_fd = -1);
     // Ends blocked reads and a blocked accept (any thread).
     void abort();
     // Waits until every channel has ended; the first Error, if any.

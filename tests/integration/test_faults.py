@@ -15,6 +15,7 @@ import pytest
 
 import test_migration as base
 from molt_harness import Qmp, time_scale
+from test_migration_multifd import multifd
 from test_cpr import (channels, cpr_channel, echo_machine, exec_update, guest, migrate_and_wait,
                       ns_ok, tap_links, under_traffic, wait_for_path)
 
@@ -124,6 +125,19 @@ def test_source_cannot_connect_then_migrates(start, tmpdir_short):
     info = p.migrate()
     assert info['status'] == 'completed', info
     base.check_destination(p.dst, p.dst_out, base.last_round(base.read(p.src_out)))
+
+
+def test_multifd_channel_fault_the_source_runs_on(start, tmpdir_short):
+    """multifd's handshake: the second connection is its first RAM
+    channel (the main channel is the first); it fails, so does the
+    migration, and the source runs on."""
+    p = Pair(start, tmpdir_short)
+    multifd(2)(p.q)
+    arm(p.q, 'src-connect@2')
+    info = p.migrate()
+    assert 'multifd channel 0: injected fault at src-connect' in info['error-desc'], info
+    resumed_intact(p.src, p.q, p.src_out, 'src-connect', info)
+    exits_with_failure(p.dst, injected=False)
 
 
 def test_verdict_lost_the_destination_runs_and_the_source_stays_paused(start, tmpdir_short):
