@@ -114,6 +114,12 @@ void Server::on_session_ready(int fd, uint32_t events) {
     if (alive && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !s.reading_paused()) {
         alive = s.on_readable();
     }
+    // Requests held back while their output was over the limit, which the
+    // client then took all at once: no EPOLLOUT would come for them.
+    while (alive && s.has_queued_requests() && s.pending_output() == 0) {
+        s.run_requests();
+        alive = s.flush();
+    }
     if (!alive || s.overflowed()) {
         close_session(fd);
         return;
