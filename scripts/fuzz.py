@@ -27,7 +27,7 @@ from typing import Dict, List
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGETS = ['keyval', 'qmp', 'migration_stream', 'virtqueue']
 SETUP = ['-Dwerror=true', '-Db_sanitize=address,undefined', '-Db_lundef=false',
-         '-Dfuzzing=true']
+         '-Dfuzzing=true', '-Doptimization=1']   # as the Makefile's SAN_SETUP_OPTS
 
 
 def build(builddir: str, targets: List[str]) -> None:
