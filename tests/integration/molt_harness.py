@@ -39,6 +39,14 @@ def time_scale() -> float:
     return float(os.environ.get('MOLT_TIME_SCALE', '1'))
 
 
+def rss_comparable() -> bool:
+    """Whether a process's resident memory says anything about what molt
+    keeps: not in the sanitizer lane ($MOLT_SANITIZER_LANE), where ASan
+    holds freed memory in its quarantine and shadow - LeakSanitizer checks
+    for leaks there instead."""
+    return not os.environ.get('MOLT_SANITIZER_LANE')
+
+
 def net_unusable_reason() -> str:
     """Why TAP tests cannot run here ('' if they can)."""
     if os.geteuid() != 0:

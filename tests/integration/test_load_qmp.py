@@ -23,7 +23,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import test_migration as base
-from molt_harness import Qmp, time_scale
+from molt_harness import Qmp, rss_comparable, time_scale
 
 CLIENTS = int(os.environ.get('MOLT_LOAD_CLIENTS', '100'))
 REQUESTS = 20          # at least, per client; they go on until the guest has moved
@@ -401,7 +401,7 @@ def test_hundred_clients_and_floods_while_the_guest_migrates(start, tmpdir_short
     # measured without any load) and the allocator's per-thread arenas:
     # 6-7.5 MiB measured.  A leak of even 4 KiB per request would exceed
     # 12 MiB; so would two 8 MiB request buffers kept.
-    assert after[0] - before[0] < 12 << 10, (before, after)
+    assert after[0] - before[0] < 12 << 10 or not rss_comparable(), (before, after)
     print('%d clients, %d requests, worst %.0f ms, median %.1f ms; probe worst %.0f ms; '
           'migration %.1f s; total %.1f s; fds %d -> %d; RSS %d -> %d KiB'
           % (CLIENTS, len(load.latencies), worst * 1000,

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from molt_harness import Qmp, time_scale
+from molt_harness import Qmp, rss_comparable, time_scale
 
 
 def greeting_ok(g: dict) -> None:
@@ -487,7 +487,7 @@ def test_one_chunk_of_requests_for_big_replies_is_answered_as_read(start):
     assert good.ok('query-name') == {}
     assert time.monotonic() - t0 < 0.25 * time_scale()
     # About 1 MiB of output waits for it, no more.
-    assert peak_rss_kib(m.proc.pid) - peak < 8 << 10
+    assert peak_rss_kib(m.proc.pid) - peak < 8 << 10 or not rss_comparable()
     # It is not dropped: reading its replies, it gets every one.
     flood.settimeout(10 * time_scale())
     buf = b''

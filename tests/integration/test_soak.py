@@ -21,7 +21,7 @@ import time
 from typing import Dict, List, Tuple
 
 import test_migration as base
-from molt_harness import time_scale
+from molt_harness import rss_comparable, time_scale
 from test_cpr import channels, cpr_channel, echo_machine, tap_links, wait_for_path
 from test_migration_net import ECHO, MAC, bridge, fdb_port, ns_ok, plug
 
@@ -127,7 +127,7 @@ def assert_flat(samples: List[Tuple[int, int, int]], rss_bound_kib: int) -> Dict
     assert len(set(fds)) == 1, fds
     k = min(10, len(rss))
     first, last = statistics.median(rss[:k]), statistics.median(rss[-k:])
-    assert last <= first + rss_bound_kib, (first, last, rss)
+    assert last <= first + rss_bound_kib or not rss_comparable(), (first, last, rss)
     return {'fds': fds[0], 'rss_first_kib': first, 'rss_last_kib': last,
             'rss_min_kib': min(rss), 'rss_max_kib': max(rss)}
 
