@@ -221,13 +221,14 @@ def exec_update(start, tmp: str, accel: str, command_extra=()):
     return src, q, src_out, dst_out, state
 
 
-def reconnect(m):
-    """The QMP monitor of the process now running under m's pid."""
+def reconnect(m, status: str = 'completed'):
+    """The QMP monitor of the process now running under m's pid, once its
+    migration is `status`."""
     deadline = time.monotonic() + 20 * time_scale()
     while True:
         try:
             q = m.connect()
-            if q.ok('query-migrate').get('status') == 'completed':
+            if q.ok('query-migrate').get('status') == status:
                 return q
             q.close()
         except (OSError, EOFError, TimeoutError):

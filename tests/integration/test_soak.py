@@ -118,6 +118,22 @@ def fd_count_settles(pid: int, want: int) -> int:
         time.sleep(0.01)
 
 
+def hand_on(q, src, dst, t0: float, hops: list, samples: list, source_fds: list):
+    """The end of a hop that began at t0 and completed on the source
+    (q): the destination completed and runs the guest; the source closed
+    what the hop opened - back to its fds before it (one QMP client, q) -
+    and goes.  Returns the process now running the guest."""
+    qd = dst.connect()
+    assert base.wait_status(qd, ('completed', 'failed'))['status'] == 'completed'
+    assert qd.ok('query-status')['status'] == 'running'
+    hops.append((t0, time.monotonic()))
+    source_fds.append((samples[-1][2], fd_count_settles(src.proc.pid, samples[-1][2])))
+    q.close()
+    qd.close()
+    src.stop()
+    return dst
+
+
 def assert_flat(samples: List[Tuple[int, int, int]], rss_bound_kib: int) -> Dict[str, object]:
     """Every process after the warm-up held the same number of fds, and
     resident memory shows no upward trend: the median of the last ten
@@ -189,17 +205,7 @@ def test_hundred_live_migrations_under_traffic(netns, start, tmpdir_short):
             q.ok('migrate-set-parameters', {'max-bandwidth': 1 << 40})
             q.ok('migrate', {'uri': 'unix:' + path})
             assert base.wait_status(q, ('completed', 'failed'))['status'] == 'completed'
-            qd = dst.connect()
-            assert base.wait_status(qd, ('completed', 'failed'))['status'] == 'completed'
-            assert qd.ok('query-status')['status'] == 'running'
-            hops.append((t0, time.monotonic()))
-            # The source closed the hop's socket: back to its fds before
-            # it (one QMP client, this one).
-            source_fds.append((samples[-1][2], fd_count_settles(src.proc.pid, samples[-1][2])))
-            q.close()
-            qd.close()
-            src.stop()
-            src = dst
+            src = hand_on(q, src, dst, t0, hops, samples, source_fds)
         q = src.connect()
         time.sleep(1.0 * time_scale())              # answers from the last process
         samples.append(usage(src.proc.pid))
@@ -259,15 +265,7 @@ def test_hundred_cpr_transfer_updates_under_traffic(netns, start, tmpdir_short):
             q.ok('migrate', {'channels': channels(main, cpr)})
             info = base.wait_status(q, ('completed', 'failed'))
             assert info['status'] == 'completed', info
-            qd = dst.connect()
-            assert base.wait_status(qd, ('completed', 'failed'))['status'] == 'completed'
-            assert qd.ok('query-status')['status'] == 'running'
-            hops.append((t0, time.monotonic()))
-            source_fds.append((samples[-1][2], fd_count_settles(src.proc.pid, samples[-1][2])))
-            q.close()
-            qd.close()
-            src.stop()
-            src = dst
+            src = hand_on(q, src, dst, t0, hops, samples, source_fds)
         q = src.connect()
         time.sleep(1.0 * time_scale())
         samples.append(usage(src.proc.pid))
