@@ -7,6 +7,7 @@ RAM that was not the very same memory, or device state that did not
 match it, fails its self-check on the new process.
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -589,41 +590,54 @@ def test_new_process_dying_after_the_tap_fd_the_traffic_goes_on(netns, start, tm
     assert r.returncode == 0 and answers and all(ok == '1' for ok in answers), r.stdout
 
 
-def test_cpr_channel_of_another_user_is_refused(start, tmpdir_short):
-    """The old process hands guest memory only to a process of its own
-    user: a cpr listener run as another uid (nobody) is refused (its
-    SO_PEERCRED), before anything is sent, and the guest runs on."""
+@contextlib.contextmanager
+def with_another_user(start, tmpdir: str, why: str):
+    """(source running the dirtier, its serial file, a directory that user
+    nobody may use too), the directory removed afterwards; skips without
+    root (`why` needs it)."""
     if os.geteuid() != 0:
-        pytest.skip('needs root (to run the listener as another user)')
-    out = os.path.join(tmpdir_short, 'src.txt')
+        pytest.skip('needs root (%s)' % why)
+    out = os.path.join(tmpdir, 'src.txt')
     src = start(*guest('tcg', out))
     base.wait_for_text(out, 'dirtier: round 1 ok')
     d = tempfile.mkdtemp(prefix='molt-cpr-')
     os.chmod(d, 0o777)
-    cpr = os.path.join(d, 'cpr.sock')
-    listener = subprocess.Popen(
-        ['/usr/bin/python3', '-c', 'import os, socket, sys, time\n'
-         'os.setgid(65534); os.setuid(65534)\n'
-         's = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); os.chmod(sys.argv[1], 0o777)\n'
-         's.listen(1); print("ready", flush=True); c, _ = s.accept()\n'
-         'print("got %d bytes" % len(c.recv(4096)), flush=True)', cpr],
-        stdout=subprocess.PIPE, text=True)
     try:
-        assert listener.stdout is not None and listener.stdout.readline().strip() == 'ready'
-        q = src.connect()
-        q.ok('migrate-set-parameters', {'mode': 'cpr-transfer'})
-        q.ok('migrate', {'channels': channels(os.path.join(d, 'main.sock'), cpr)})
-        info = base.wait_status(q, ('failed', 'completed'))
-        assert info['status'] == 'failed', info
-        assert 'runs as uid 65534, not 0' in info['error-desc'], info
-        assert q.ok('query-status')['status'] == 'running'
-        out_text, _ = listener.communicate(timeout=10)
-        assert out_text.strip() == 'got 0 bytes', out_text   # nothing was sent
+        yield src, out, d
     finally:
-        if listener.poll() is None:
-            listener.kill()
-            listener.wait()
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_cpr_channel_of_another_user_is_refused(start, tmpdir_short):
+    """The old process hands guest memory only to a process of its own
+    user: a cpr listener run as another uid (nobody) is refused (its
+    SO_PEERCRED), before anything is sent, and the guest runs on."""
+    why = 'to run the listener as another user'
+    with with_another_user(start, tmpdir_short, why) as (src, _, d):
+        cpr = os.path.join(d, 'cpr.sock')
+        listener = subprocess.Popen(
+            ['/usr/bin/python3', '-c', 'import os, socket, sys, time\n'
+             'os.setgid(65534); os.setuid(65534)\n'
+             's = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])\n'
+             'os.chmod(sys.argv[1], 0o777)\n'
+             's.listen(1); print("ready", flush=True); c, _ = s.accept()\n'
+             'print("got %d bytes" % len(c.recv(4096)), flush=True)', cpr],
+            stdout=subprocess.PIPE, text=True)
+        try:
+            assert listener.stdout is not None and listener.stdout.readline().strip() == 'ready'
+            q = src.connect()
+            q.ok('migrate-set-parameters', {'mode': 'cpr-transfer'})
+            q.ok('migrate', {'channels': channels(os.path.join(d, 'main.sock'), cpr)})
+            info = base.wait_status(q, ('failed', 'completed'))
+            assert info['status'] == 'failed', info
+            assert 'runs as uid 65534, not 0' in info['error-desc'], info
+            assert q.ok('query-status')['status'] == 'running'
+            out_text, _ = listener.communicate(timeout=10)
+            assert out_text.strip() == 'got 0 bytes', out_text   # nothing was sent
+        finally:
+            if listener.poll() is None:
+                listener.kill()
+                listener.wait()
 
 
 def test_new_process_refuses_an_old_one_of_another_user(start, tmpdir_short):
@@ -633,15 +647,8 @@ def test_new_process_refuses_an_old_one_of_another_user(start, tmpdir_short):
     refused by SO_PEERCRED before a byte is read: the new process exits 1
     saying so.  The real old process then finds no listener: its
     migration fails and its guest runs on."""
-    if os.geteuid() != 0:
-        pytest.skip('needs root (to connect as another user)')
-    src_out = os.path.join(tmpdir_short, 'src.txt')
-    src = start(*guest('tcg', src_out))
-    base.wait_for_text(src_out, 'dirtier: round 1 ok')
-    d = tempfile.mkdtemp(prefix='molt-cpr-')
-    os.chmod(d, 0o777)
-    main, cpr = os.path.join(d, 'main.sock'), os.path.join(d, 'cpr.sock')
-    try:
+    with with_another_user(start, tmpdir_short, 'to connect as another user') as (src, src_out, d):
+        main, cpr = os.path.join(d, 'main.sock'), os.path.join(d, 'cpr.sock')
         dst = start(*guest('tcg', os.path.join(d, 'dst.txt')),
                     '-incoming', 'config:mode=cpr-transfer', '-incoming', 'unix:' + main,
                     '-incoming', cpr_channel(cpr), wait=False)
@@ -667,5 +674,3 @@ def test_new_process_refuses_an_old_one_of_another_user(start, tmpdir_short):
         before = base.last_round(base.read(src_out))
         base.wait_for_text(src_out, 'dirtier: round %d ok' % (before + 1))
         assert 'FAIL' not in base.read(src_out)
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
