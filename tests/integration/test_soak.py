@@ -15,6 +15,7 @@ as the sanitizer build, runs fewer)."""
 
 import json
 import os
+import select
 import statistics
 import subprocess
 import time
@@ -60,6 +61,8 @@ while True:
             data, _ = s.recvfrom(2048)
         except BlockingIOError:
             break
+        if not answered:
+            print('answering', flush=True)
         answered.add(int(data.split()[1]))
     if end is not None and (len(answered) == len(sent) or time.monotonic() > end + 2.0):
         break
@@ -68,13 +71,18 @@ print(json.dumps({'sent': sent, 'answered': sorted(answered)}))
 
 
 class Traffic:
-    """SOAK_CLIENT running in the namespace; stop() ends it and returns
-    (send times, set of the datagrams answered)."""
+    """SOAK_CLIENT running in the namespace, from its first answered
+    datagram on (a loaded machine can take a second to start it); stop()
+    ends it and returns (send times, set of the datagrams answered)."""
 
     def __init__(self, ns: str) -> None:
         self.proc = subprocess.Popen(['ip', 'netns', 'exec', ns, '/usr/bin/python3', '-c',
                                       SOAK_CLIENT], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True)
+        ready, _, _ = select.select([self.proc.stdout], [], [], 10 * time_scale())
+        if not ready or self.proc.stdout.readline() != 'answering\n':
+            self.kill()
+            raise AssertionError('no datagram answered within %d s' % (10 * time_scale()))
 
     def stop(self) -> Tuple[List[float], set]:
         out, _ = self.proc.communicate('', timeout=30 * time_scale())
@@ -191,7 +199,6 @@ def test_hundred_live_migrations_under_traffic(netns, start, tmpdir_short):
     samples, source_fds, hops = [], [], []
     traffic = Traffic(netns)
     try:
-        time.sleep(0.5 * time_scale())               # answers from the first process first
         for i in range(1, ROUNDS + 1):
             outs.append(os.path.join(tmpdir_short, 'serial%d.txt' % i))
             path = os.path.join(tmpdir_short, 'mig%d.sock' % i)
@@ -247,7 +254,6 @@ def test_hundred_cpr_transfer_updates_under_traffic(netns, start, tmpdir_short):
     samples, source_fds, hops = [], [], []
     traffic = Traffic(netns)
     try:
-        time.sleep(0.5 * time_scale())
         for i in range(1, ROUNDS + 1):
             outs.append(os.path.join(tmpdir_short, 'serial%d.txt' % i))
             main, cpr = (os.path.join(tmpdir_short, '%s%d.sock' % (n, i)) for n in ('main', 'cpr'))
