@@ -10,6 +10,7 @@ match it, fails its self-check on the new process.
 import contextlib
 import json
 import os
+import select
 import shutil
 import subprocess
 import tempfile
@@ -348,7 +349,8 @@ def test_cpr_reboot_resumes_the_guest_from_a_file(start, tmpdir_short, accel, sh
 
 
 # A datagram every 10 ms, whatever happens to the answers; then up to 2 s
-# for the last ones.  Prints "<sent> <answered>": a datagram counts as
+# for the last ones.  Prints "answering" at the first answer and at the end
+# "<sent> <answered>": a datagram counts as
 # lost only if it is never answered (a pause makes answers late, not lost).
 LOSS_CLIENT = r'''
 import select, socket, sys, time
@@ -368,6 +370,8 @@ while time.monotonic() < start + seconds + 2.0:
             data, _ = s.recvfrom(2048)
         except BlockingIOError:
             break
+        if not answered:
+            print('answering', flush=True)
         answered.add(int(data.split()[1]))
     if now >= start + seconds and len(answered) == sent:
         break
@@ -377,13 +381,15 @@ print(sent, len(answered))
 
 def under_traffic(ns: str, update):
     """Runs update() while LOSS_CLIENT sends a datagram every 10 ms through
-    the TAP (from 0.7 s before it); returns (sent, answered, update's
+    the TAP (from its first answer and 0.2 s more); returns (sent, answered, update's
     result)."""
     seconds = 2 + 2 * time_scale()
     client = subprocess.Popen(['ip', 'netns', 'exec', ns, '/usr/bin/python3', '-c', LOSS_CLIENT,
                                str(seconds)], stdout=subprocess.PIPE, text=True)
     try:
-        time.sleep(0.7 * time_scale())   # answers from the old process first
+        ready, _, _ = select.select([client.stdout], [], [], 10 * time_scale())
+        assert ready and client.stdout.readline() == 'answering\n', 'no answer from the old process'
+        time.sleep(0.2 * time_scale())   # more answers from the old process
         result = update()
         out, _ = client.communicate(timeout=seconds + 30 * time_scale())
     finally:
