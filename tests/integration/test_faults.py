@@ -33,12 +33,13 @@ def env(spec: str) -> dict:
 def running(m) -> bool:
     """Whether m's process is alive and runs the guest.  A new process of
     cpr-transfer still waiting for the CPR state (it has no machine yet)
-    does not answer QMP: it runs nothing."""
+    does not answer QMP: it runs nothing.  Nor does one that exits while
+    asked (its socket gone, refused or hung up)."""
     if m.proc.poll() is not None:
         return False
     try:
         return Qmp(m.qmp_path, timeout=2).ok('query-status')['status'] == 'running'
-    except TimeoutError:
+    except (OSError, EOFError):         # timed out, no socket, refused, hung up
         return False
 
 
