@@ -10,7 +10,6 @@ match it, fails its self-check on the new process.
 import contextlib
 import json
 import os
-import select
 import shutil
 import subprocess
 import tempfile
@@ -21,6 +20,7 @@ import pytest
 import test_migration as base
 from molt_harness import MOLT, errors, in_ns, time_scale
 from test_migration_net import ECHO, MAC, STEADY_CLIENT, ns_ok
+from udp_traffic import Traffic
 
 
 def guest(accel: str, serial: str, share: str = 'on') -> list:
@@ -348,56 +348,18 @@ def test_cpr_reboot_resumes_the_guest_from_a_file(start, tmpdir_short, accel, sh
     base.check_destination(dst, dst_out, src_round)
 
 
-# A datagram every 10 ms, whatever happens to the answers; then up to 2 s
-# for the last ones.  Prints "answering" at the first answer and at the end
-# "<sent> <answered>": a datagram counts as
-# lost only if it is never answered (a pause makes answers late, not lost).
-LOSS_CLIENT = r'''
-import select, socket, sys, time
-seconds = float(sys.argv[1])
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.setblocking(False)
-sent, answered = 0, set()
-start = time.monotonic()
-while time.monotonic() < start + seconds + 2.0:
-    now = time.monotonic()
-    if now < start + seconds and now >= start + sent * 0.01:
-        s.sendto(b'datagram %d' % sent, ('10.9.0.2', 7777))
-        sent += 1
-    select.select([s], [], [], 0.002)
-    while True:
-        try:
-            data, _ = s.recvfrom(2048)
-        except BlockingIOError:
-            break
-        if not answered:
-            print('answering', flush=True)
-        answered.add(int(data.split()[1]))
-    if now >= start + seconds and len(answered) == sent:
-        break
-print(sent, len(answered))
-'''
-
-
 def under_traffic(ns: str, update):
-    """Runs update() while LOSS_CLIENT sends a datagram every 10 ms through
-    the TAP (from its first answer and 0.2 s more); returns (sent, answered, update's
-    result)."""
-    seconds = 2 + 2 * time_scale()
-    client = subprocess.Popen(['ip', 'netns', 'exec', ns, '/usr/bin/python3', '-c', LOSS_CLIENT,
-                               str(seconds)], stdout=subprocess.PIPE, text=True)
+    """Runs update() while udp_traffic sends a datagram every 10 ms through
+    the TAP (from its first answer and 0.2 s more); returns (sent,
+    answered, update's result)."""
+    traffic = Traffic(ns, 2 + 2 * time_scale(), first_answer_within=10 * time_scale())
     try:
-        ready, _, _ = select.select([client.stdout], [], [], 10 * time_scale())
-        assert ready and client.stdout.readline() == 'answering\n', 'no answer from the old process'
         time.sleep(0.2 * time_scale())   # more answers from the old process
         result = update()
-        out, _ = client.communicate(timeout=seconds + 30 * time_scale())
+        sent, answered = traffic.stop(30 * time_scale())
     finally:
-        if client.poll() is None:
-            client.kill()
-            client.wait()
-    sent, answered = (int(x) for x in out.split())
-    return sent, answered, result
+        traffic.kill()
+    return len(sent), len(answered), result
 
 
 def migrate_and_wait(q, args: dict) -> dict:

@@ -13,11 +13,8 @@ process to process, matches what the client got back.
 $MOLT_SOAK_ROUNDS sets the number of hops (default 100; a slow lane, such
 as the sanitizer build, runs fewer)."""
 
-import json
 import os
-import select
 import statistics
-import subprocess
 import time
 from typing import Dict, List, Tuple
 
@@ -25,6 +22,7 @@ import test_migration as base
 from molt_harness import rss_comparable, time_scale
 from test_cpr import channels, cpr_channel, echo_machine, tap_links, wait_for_path
 from test_migration_net import ECHO, MAC, bridge, fdb_port, ns_ok, plug
+from udp_traffic import Traffic
 
 ROUNDS = int(os.environ.get('MOLT_SOAK_ROUNDS', '100'))
 # Processes started while the guest ran before the first hop, whose fds
@@ -35,65 +33,6 @@ GUEST_RAM_KIB = 64 << 10
 # Each destination's self-announcement (two rounds 1 ms apart) is over
 # before its fds are counted: its timer is open only while it lasts.
 QUICK_ANNOUNCE = 'announce-rounds=2,announce-initial=1,announce-step=1'
-
-# A datagram every 10 ms to the echo guest until stdin closes, then up to
-# 2 s for late answers.  Prints one JSON object: the send time of every
-# datagram (time.monotonic(), the same clock as the test's) and the
-# numbers of those answered.  Only a datagram never answered is lost.
-SOAK_CLIENT = r'''
-import json, select, socket, sys, time
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.setblocking(False)
-sent, answered = [], set()
-start, end = time.monotonic(), None
-while True:
-    now = time.monotonic()
-    if end is None and now >= start + len(sent) * 0.01:
-        s.sendto(b'datagram %d' % len(sent), ('10.9.0.2', 7777))
-        sent.append(now)
-    watch = [s] if end is not None else [s, sys.stdin]
-    wait = 0.05 if end is not None else max(0.0, start + len(sent) * 0.01 - now)
-    ready, _, _ = select.select(watch, [], [], wait)
-    if sys.stdin in ready and not sys.stdin.readline():
-        end = time.monotonic()
-    while True:
-        try:
-            data, _ = s.recvfrom(2048)
-        except BlockingIOError:
-            break
-        if not answered:
-            print('answering', flush=True)
-        answered.add(int(data.split()[1]))
-    if end is not None and (len(answered) == len(sent) or time.monotonic() > end + 2.0):
-        break
-print(json.dumps({'sent': sent, 'answered': sorted(answered)}))
-'''
-
-
-class Traffic:
-    """SOAK_CLIENT running in the namespace, from its first answered
-    datagram on (a loaded machine can take a second to start it); stop()
-    ends it and returns (send times, set of the datagrams answered)."""
-
-    def __init__(self, ns: str) -> None:
-        self.proc = subprocess.Popen(['ip', 'netns', 'exec', ns, '/usr/bin/python3', '-c',
-                                      SOAK_CLIENT], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
-        ready, _, _ = select.select([self.proc.stdout], [], [], 10 * time_scale())
-        if not ready or self.proc.stdout.readline() != 'answering\n':
-            self.kill()
-            raise AssertionError('no datagram answered within %d s' % (10 * time_scale()))
-
-    def stop(self) -> Tuple[List[float], set]:
-        out, _ = self.proc.communicate('', timeout=30 * time_scale())
-        assert self.proc.returncode == 0
-        result = json.loads(out)
-        return result['sent'], set(result['answered'])
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
 
 
 def usage(pid: int) -> Tuple[int, int, int]:
@@ -197,7 +136,7 @@ def test_hundred_live_migrations_under_traffic(netns, start, tmpdir_short):
     plug(netns, taps[0])
     base.wait_for_text(outs[0], 'port 7777\r\n')
     samples, source_fds, hops = [], [], []
-    traffic = Traffic(netns)
+    traffic = Traffic(netns, first_answer_within=10 * time_scale())
     try:
         for i in range(1, ROUNDS + 1):
             outs.append(os.path.join(tmpdir_short, 'serial%d.txt' % i))
@@ -216,7 +155,7 @@ def test_hundred_live_migrations_under_traffic(netns, start, tmpdir_short):
         q = src.connect()
         time.sleep(1.0 * time_scale())              # answers from the last process
         samples.append(usage(src.proc.pid))
-        sent, answered = traffic.stop()
+        sent, answered = traffic.stop(30 * time_scale())
     finally:
         traffic.kill()
     assert fdb_port(netns) == taps[ROUNDS % 2]
@@ -252,7 +191,7 @@ def test_hundred_cpr_transfer_updates_under_traffic(netns, start, tmpdir_short):
     ns_ok(netns, 'ip', 'link', 'set', 'molttap0', 'up')
     links = tap_links(netns)
     samples, source_fds, hops = [], [], []
-    traffic = Traffic(netns)
+    traffic = Traffic(netns, first_answer_within=10 * time_scale())
     try:
         for i in range(1, ROUNDS + 1):
             outs.append(os.path.join(tmpdir_short, 'serial%d.txt' % i))
@@ -275,7 +214,7 @@ def test_hundred_cpr_transfer_updates_under_traffic(netns, start, tmpdir_short):
         q = src.connect()
         time.sleep(1.0 * time_scale())
         samples.append(usage(src.proc.pid))
-        sent, answered = traffic.stop()
+        sent, answered = traffic.stop(30 * time_scale())
     finally:
         traffic.kill()
     assert tap_links(netns) == links                 # the same interface all along
