@@ -38,7 +38,7 @@ def start(tmpdir_short: str) -> Iterator:
 @pytest.fixture(params=['tcg', 'kvm'])
 def accel(request) -> str:
     """Each accelerator in turn; kvm skips where /dev/kvm does not open
-    (the nested KVM lane runs it).  A test file may define its own."""
+    (the nested KVM lane runs it)."""
     if request.param == 'kvm' and not kvm_usable():
         pytest.skip('/dev/kvm is not available here (the nested KVM lane runs this)')
     return request.param

@@ -18,6 +18,12 @@ from typing import Any, Dict, List, Optional, Sequence
 MOLT = os.environ.get('MOLT', 'molt')
 MOLTCTL = os.environ.get('MOLTCTL', 'moltctl')
 MOLT_KEYVAL = os.environ.get('MOLT_KEYVAL', 'molt-keyval')
+GUESTS = os.environ.get('MOLT_GUESTS', '')
+
+
+def guest(name: str) -> str:
+    """The path of test guest NAME (tests/guests/NAME.c) as built."""
+    return os.path.join(GUESTS, 'guest-' + name)
 
 
 def kvm_usable() -> bool:

@@ -13,20 +13,7 @@ import time
 
 import pytest
 
-from molt_harness import MOLT, kvm_usable, time_scale
-
-GUESTS = os.environ.get('MOLT_GUESTS', '')
-
-
-@pytest.fixture(params=['tcg', 'kvm'])
-def accel(request) -> str:
-    if request.param == 'kvm' and not kvm_usable():
-        pytest.skip('/dev/kvm is not available here (the nested KVM lane runs this)')
-    return request.param
-
-
-def guest(name: str) -> str:
-    return os.path.join(GUESTS, 'guest-' + name)
+from molt_harness import MOLT, guest, time_scale
 
 
 def wait_for_text(path: str, text: str, timeout: float = 30.0) -> None:

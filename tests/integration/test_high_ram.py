@@ -12,11 +12,10 @@ import os
 import subprocess
 import time
 
-from molt_harness import run_molt, time_scale
+from molt_harness import guest, run_molt, time_scale
 from test_migration import last_round, read, wait_for_text, wait_status
 
-GUESTS = os.environ.get('MOLT_GUESTS', '')
-DIRTIER = os.path.join(GUESTS, 'guest-dirtier')
+DIRTIER = guest('dirtier')
 MIB = 1 << 20
 LOW = 3328 * MIB                    # kLowRamLimit: 3.25 GiB
 SIZE = 4608 * MIB                   # 4.5 GiB: 1.25 GiB above 4 GiB

@@ -12,20 +12,7 @@ import time
 
 import pytest
 
-from molt_harness import ACCEL_NOTICE, errors, kvm_usable, run_molt
-
-GUESTS = os.environ.get('MOLT_GUESTS', '')
-
-
-@pytest.fixture(params=['tcg', 'kvm'])
-def accel(request) -> str:
-    if request.param == 'kvm' and not kvm_usable():
-        pytest.skip('/dev/kvm is not available here (the nested KVM lane runs this)')
-    return request.param
-
-
-def guest(name: str) -> str:
-    return os.path.join(GUESTS, 'guest-' + name)
+from molt_harness import ACCEL_NOTICE, errors, guest, kvm_usable, run_molt
 
 
 def wait_for_text(path: str, text: str, timeout: float = 10.0) -> str:
@@ -320,7 +307,7 @@ def test_serial_input_from_stdio(tmpdir_short, accel):
 def test_without_kvm_the_default_is_tcg_with_a_notice(tmpdir_short):
     """No -accel: kvm where /dev/kvm opens, else tcg and one line saying so."""
     out = os.path.join(tmpdir_short, 'serial.txt')
-    r = run_molt('-kernel', os.path.join(GUESTS, 'guest-hello'), '-serial', 'file:' + out,
+    r = run_molt('-kernel', guest('hello'), '-serial', 'file:' + out,
                  '-S', '-machine', 'dumpdtb=' + os.path.join(tmpdir_short, 'x.dtb'))
     assert r.returncode == 0, r.stderr
     if kvm_usable():

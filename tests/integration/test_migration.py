@@ -12,10 +12,9 @@ import time
 
 import pytest
 
-from molt_harness import run_molt, time_scale
+from molt_harness import guest, run_molt, time_scale
 
-GUESTS = os.environ.get('MOLT_GUESTS', '')
-DIRTIER = os.path.join(GUESTS, 'guest-dirtier')
+DIRTIER = guest('dirtier')
 
 
 def read(path: str) -> str:
@@ -359,7 +358,7 @@ def test_downtime_stays_within_the_limit(start, tmpdir_short, accel):
     source to RESUME on the destination) stays under downtime-limit."""
     path = os.path.join(tmpdir_short, 'mig.sock')
     src_out, dst_out = os.path.join(tmpdir_short, 'src.txt'), os.path.join(tmpdir_short, 'dst.txt')
-    args = ['-accel', accel, '-m', '64M', '-kernel', os.path.join(GUESTS, 'guest-hello')]
+    args = ['-accel', accel, '-m', '64M', '-kernel', guest('hello')]
     src = start(*args, '-serial', 'file:' + src_out)
     dst = start(*args, '-serial', 'file:' + dst_out, '-incoming', 'unix:' + path)
     listening(dst)

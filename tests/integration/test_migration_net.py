@@ -15,11 +15,10 @@ from typing import List
 
 import pytest
 
-from molt_harness import in_ns, time_scale
+from molt_harness import guest, in_ns, time_scale
 from test_migration import wait_for_text, wait_status
 
-GUESTS = os.environ.get('MOLT_GUESTS', '')
-ECHO = os.path.join(GUESTS, 'guest-echo')
+ECHO = guest('echo')
 MAC = '52:54:00:ab:cd:ef'
 
 # Sends a datagram every 10 ms for the given seconds and writes one line

@@ -9,7 +9,8 @@ import os
 import struct
 from typing import Dict, Optional
 
-from test_migration import GUESTS, listening, wait_status
+from molt_harness import guest
+from test_migration import listening, wait_status
 
 PAGE = 4096
 MIB = 1 << 20
@@ -66,7 +67,7 @@ def test_ram_arrives_exactly_over_what_the_destination_held(start, tmpdir_short)
     pattern = os.path.join(tmpdir_short, 'pattern.img')
     write_pattern(pattern, size, 8 * MIB)
     source = ['-S', '-accel', 'tcg', '-m', '%dM' % (size // MIB),
-              '-kernel', os.path.join(GUESTS, 'guest-first'),
+              '-kernel', guest('first'),
               '-object', 'memory-backend-file,id=ram,size=%d,mem-path=%s,share=off'
               % (size, pattern), '-machine', 'memory-backend=ram']
     direct = os.path.join(tmpdir_short, 'direct.bin')
@@ -76,7 +77,7 @@ def test_ram_arrives_exactly_over_what_the_destination_held(start, tmpdir_short)
     # The destination's RAM is not zero to begin with: its device tree
     # carries a 12 KiB command line, over pages that are zero on the source.
     dst = start('-accel', 'tcg', '-m', '%dM' % (size // MIB),
-                '-kernel', os.path.join(GUESTS, 'guest-first'), '-append', 'x' * 12288,
+                '-kernel', guest('first'), '-append', 'x' * 12288,
                 '-incoming', uri)
     listening(dst)
     src = start(*source)

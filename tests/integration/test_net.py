@@ -10,9 +10,8 @@ import time
 
 import pytest
 
-from molt_harness import MOLT, Qmp, in_ns, kvm_usable, time_scale, wait_for_socket
+from molt_harness import MOLT, Qmp, guest, in_ns, kvm_usable, time_scale, wait_for_socket
 
-GUESTS = os.environ.get('MOLT_GUESTS', '')
 ECHO_CLIENT = r'''
 import socket, sys, time
 n = int(sys.argv[1])
@@ -48,7 +47,7 @@ def test_echo_guest_answers_udp_through_the_tap(netns, tmpdir_short, accel):
     qmp = os.path.join(tmpdir_short, 'qmp.sock')
     proc = subprocess.Popen(
         ['ip', 'netns', 'exec', netns, MOLT, '-accel', accel, '-m', '64M',
-         '-kernel', os.path.join(GUESTS, 'guest-echo'), '-d', 'backends',
+         '-kernel', guest('echo'), '-d', 'backends',
          '-netdev', 'tap,id=n0,ifname=molttap0,script=no,downscript=no',
          '-device', 'virtio-net-device,netdev=n0,mac=52:54:00:ab:cd:ef',
          '-serial', 'file:' + serial, '-qmp', 'unix:%s,server=on,wait=off' % qmp],

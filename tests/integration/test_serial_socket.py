@@ -19,20 +19,7 @@ from typing import List
 
 import pytest
 
-from molt_harness import MOLT, Qmp, errors, kvm_usable, time_scale
-
-GUESTS = os.environ.get('MOLT_GUESTS', '')
-
-
-@pytest.fixture(params=['tcg', 'kvm'])
-def accel(request) -> str:
-    if request.param == 'kvm' and not kvm_usable():
-        pytest.skip('/dev/kvm is not available here (the nested KVM lane runs this)')
-    return request.param
-
-
-def guest(name: str) -> str:
-    return os.path.join(GUESTS, 'guest-' + name)
+from molt_harness import MOLT, Qmp, errors, guest, time_scale
 
 
 def wait_for_path(path: str, timeout: float = 10.0) -> None:
