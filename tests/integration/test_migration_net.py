@@ -9,6 +9,7 @@ guest's traffic to the source's port.
 """
 
 import os
+import select
 import subprocess
 import time
 from typing import List
@@ -117,7 +118,12 @@ def test_echo_guest_keeps_answering_across_migration(netns, start, tmpdir_short,
     client = subprocess.Popen(['ip', 'netns', 'exec', netns, '/usr/bin/python3', '-c',
                                STEADY_CLIENT, str(seconds)], stdout=subprocess.PIPE, text=True)
     try:
-        time.sleep(1.0 * time_scale())               # answers from the source first
+        # Answers from the source first: from the client's first line (a
+        # loaded machine can take a second to start it), 0.7 s more.
+        ready, _, _ = select.select([client.stdout], [], [], 10 * time_scale())
+        assert ready, 'the echo client did not start'
+        first = client.stdout.readline()
+        time.sleep(0.7 * time_scale())
         assert fdb_port(netns) == 'molttap0'
         q.ok('migrate-set-parameters', {'max-bandwidth': 1 << 40})
         q.ok('migrate', {'uri': 'unix:' + path})
@@ -125,6 +131,7 @@ def test_echo_guest_keeps_answering_across_migration(netns, start, tmpdir_short,
         assert wait_status(qd, ('completed', 'failed'))['status'] == 'completed'
         stop = q.wait_event('STOP')['timestamp']
         out, _ = client.communicate(timeout=seconds + 30 * time_scale())
+        out = first + out
     finally:
         if client.poll() is None:
             client.kill()
