@@ -56,10 +56,10 @@ def test_dirtier_migrates_over_multifd_tcp(start, tmpdir_short, accel):
                            'tcp:127.0.0.1:%d' % port, before_migrate=multifd(3))
 
 
-def test_multifd_channels_are_connections_and_threads(start, tmpdir_short):
-    """Four channels: four more connections, and a sending thread for each
-    while RAM moves (a bandwidth cap keeps it moving long enough to see)."""
-    path = os.path.join(tmpdir_short, 'mig.sock')
+def migrating_on_four_channels(start, tmpdir_short: str, path: str, bandwidth: int):
+    """(source, destination, the source's QMP, its serial file): the
+    dirtier migrating over unix socket path on four multifd channels,
+    capped at bandwidth bytes/s so that RAM moves long enough to watch."""
     src_out, dst_out = (os.path.join(tmpdir_short, n) for n in ('src.txt', 'dst.txt'))
     src = start('-accel', 'tcg', '-m', '64M', '-kernel', base.DIRTIER, '-serial', 'file:' + src_out)
     dst = start('-accel', 'tcg', '-m', '64M', '-kernel', base.DIRTIER, '-serial', 'file:' + dst_out,
@@ -68,8 +68,16 @@ def test_multifd_channels_are_connections_and_threads(start, tmpdir_short):
     base.wait_for_text(src_out, 'dirtier: round 2 ok')
     q = src.connect()
     multifd(4)(q)
-    q.ok('migrate-set-parameters', {'max-bandwidth': 16 << 20})
+    q.ok('migrate-set-parameters', {'max-bandwidth': bandwidth})
     q.ok('migrate', {'uri': 'unix:' + path})
+    return src, dst, q, src_out
+
+
+def test_multifd_channels_are_connections_and_threads(start, tmpdir_short):
+    """Four channels: four more connections, and a sending thread for each
+    while RAM moves (a bandwidth cap keeps it moving long enough to see)."""
+    path = os.path.join(tmpdir_short, 'mig.sock')
+    src, dst, q, _ = migrating_on_four_channels(start, tmpdir_short, path, 16 << 20)
     deadline = time.monotonic() + 10 * time_scale()
     senders, receivers = [], []
     while time.monotonic() < deadline and (len(senders) < 4 or len(receivers) < 4):
@@ -102,16 +110,7 @@ def test_multifd_needs_a_socket_address(start, tmpdir_short):
 
 def test_destination_killed_during_multifd_leaves_the_source_running(start, tmpdir_short):
     path = os.path.join(tmpdir_short, 'mig.sock')
-    src_out, dst_out = (os.path.join(tmpdir_short, n) for n in ('src.txt', 'dst.txt'))
-    src = start('-accel', 'tcg', '-m', '64M', '-kernel', base.DIRTIER, '-serial', 'file:' + src_out)
-    dst = start('-accel', 'tcg', '-m', '64M', '-kernel', base.DIRTIER, '-serial', 'file:' + dst_out,
-                '-incoming', 'unix:' + path)
-    base.listening(dst)
-    base.wait_for_text(src_out, 'dirtier: round 2 ok')
-    q = src.connect()
-    multifd(4)(q)
-    q.ok('migrate-set-parameters', {'max-bandwidth': 8 << 20})
-    q.ok('migrate', {'uri': 'unix:' + path})
+    src, dst, q, src_out = migrating_on_four_channels(start, tmpdir_short, path, 8 << 20)
     time.sleep(0.5)
     dst.proc.kill()
     info = base.wait_status(q, ('failed',))
